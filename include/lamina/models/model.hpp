@@ -22,6 +22,20 @@ void clear_state(S& s) {
     else
         std::apply([](auto&... parts) { (clear_state(parts), ...); }, s);
 }
+
+// Rolls per-sequence state back to `position` tokens. Only caches that remember every position (KvCache) can;
+// recurrent state (Mamba) has folded the tokens in and refuses.
+template <class S>
+void truncate_state(S& s, std::int64_t position) {
+    if constexpr (requires { s.truncate(position); })
+        s.truncate(position);
+    else if constexpr (requires { s.reset(); })
+        detail::fail("Session::truncate: a recurrent (SSM) layer cannot roll back; copy the session before the tokens instead");
+    else if constexpr (requires { s.begin(); })
+        for (auto& x : s) truncate_state(x, position);
+    else
+        std::apply([&](auto&... parts) { (truncate_state(parts, position), ...); }, s);
+}
 }  // namespace detail
 
 // Per-call inputs besides the token ids, for the models that read them (Model::forward checks their sizes).
@@ -56,6 +70,13 @@ public:
         void reset() {
             detail::clear_state(state_);
             position_ = 0;
+        }
+        // Forgets the tokens from `position` on (speculative-decoding rollback). A copy of a session is a fork.
+        void truncate(std::int64_t position) {
+            LAMINA_CHECK(position >= 0 && position <= position_, "Session::truncate: position ", position,
+                         " is outside 0..", position_);
+            detail::truncate_state(state_, position);
+            position_ = position;
         }
 
     private:
