@@ -317,6 +317,16 @@ def main():
              tie_word_embeddings=False)
     write_fixture("mixtral", c, llama_tensors(c, seeded(8), moe=True), lambda w, c, ids: llama_forward(w, c, ids, moe=True))
 
+    # A directory whose checkpoint is cut short (a download that stopped): the CLI must report it, not crash.
+    d = os.path.join(OUT, "broken_truncated")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    shutil.copy(os.path.join(OUT, "gpt2", "config.json"), d)
+    with open(os.path.join(OUT, "gpt2", "model.safetensors"), "rb") as f:
+        head = f.read(4096)
+    with open(os.path.join(d, "model.safetensors"), "wb") as f:
+        f.write(head)
+
 
 if __name__ == "__main__":
     main()
