@@ -12,6 +12,18 @@
 
 namespace lamina::test {
 
+// Token ids stored as I64 (torch's default integer type) in a fixture.
+inline std::vector<std::int32_t> read_ids(const Safetensors& file, const std::string& name) {
+    const auto& e = file.at(name);
+    std::vector<std::int32_t> out(std::size_t(e.numel()));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::int64_t v;
+        std::memcpy(&v, e.bytes.data() + 8 * i, 8);
+        out[i] = std::int32_t(v);
+    }
+    return out;
+}
+
 // A TensorSource over a fixture file: tensors by lamina path, shapes checked.
 struct FixtureSource {
     Safetensors file;
@@ -19,16 +31,7 @@ struct FixtureSource {
     bool has(const std::string& n) const { return file.contains(n); }
     std::vector<float> read(const std::string& n, std::span<const std::int64_t> shape) const { return file.to_f32(n, shape); }
 
-    std::vector<std::int32_t> ids(const std::string& n) const {
-        const auto& e = file.at(n);
-        std::vector<std::int32_t> out(std::size_t(e.numel()));
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            std::int64_t v;
-            std::memcpy(&v, e.bytes.data() + 8 * i, 8);
-            out[i] = std::int32_t(v);
-        }
-        return out;
-    }
+    std::vector<std::int32_t> ids(const std::string& n) const { return read_ids(file, n); }
 
     ModelConfig config() const {
         const auto j = nlohmann::json::parse(file.metadata().at("config"));

@@ -2,6 +2,7 @@
 // outputs from a PyTorch reimplementation of each HF model) loaded through hf::with_model, and the errors a broken
 // directory gives.
 #include "lamina/io/hf/model_dir.hpp"
+#include "model_fixture.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,17 +26,8 @@ struct Expected {
 
 Expected expected(const std::string& name) {
     const auto file = Safetensors::open((hf_fixture(name) / "expected.safetensors").string());
-    auto int_ids = [&](const char* n) {
-        const auto& e = file.at(n);
-        std::vector<std::int32_t> out(std::size_t(e.numel()));
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            std::int64_t v;
-            std::memcpy(&v, e.bytes.data() + 8 * i, 8);
-            out[i] = std::int32_t(v);
-        }
-        return out;
-    };
-    return {int_ids("input_ids"), int_ids("prompt_ids"), int_ids("greedy_ids"), file.to_f32("logits")};
+    return {test::read_ids(file, "input_ids"), test::read_ids(file, "prompt_ids"), test::read_ids(file, "greedy_ids"),
+            file.to_f32("logits")};
 }
 
 template <class M>
@@ -233,4 +225,16 @@ TEST_CASE("broken HF model directories give errors naming the key or tensor", "[
         fs::resize_file(s.path / "model.safetensors", 1000);
         CHECK_THAT(load_error(s.path), Contains("model.safetensors"));
     }
+}
+
+TEST_CASE("model kinds tell generic code what a loaded model computes", "[io][hf]") {
+    using Bidi = Block<PostNorm, LayerNorm, Attention<NoPositions, Bidirectional>, Mlp>;
+    using Seq2Seq = EncoderDecoder<TokenEmbedding, Repeat<Bidi>, Repeat<DecoderBlock<RmsNorm, Attention<NoPositions, Causal>,
+                                                                                  NoCrossAttention, Mlp>>>;
+    STATIC_REQUIRE(CausalLm<hf::Gpt2::Model>);
+    STATIC_REQUIRE(CausalLm<const hf::Mixtral::Model&>);
+    STATIC_REQUIRE(EncoderOnly<Model<Encoder<BertEmbedding, Repeat<Bidi>, NoNorm>>>);
+    STATIC_REQUIRE(EncoderDecoderLm<EncoderDecoderModel<Seq2Seq>>);
+    STATIC_REQUIRE_FALSE(CausalLm<EncoderDecoderModel<Seq2Seq>>);
+    CHECK(model_kind_name(model_kind_v<hf::Llama::Model>) == "causal LM");
 }

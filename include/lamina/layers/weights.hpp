@@ -58,12 +58,15 @@ public:
         std::int64_t out = 0;
         for (auto r : rows) out += r;
         std::vector<float> w, b;
-        w.reserve(std::size_t(out * in));
+        if (parts.size() > 1) w.reserve(std::size_t(out * in));
         for (std::size_t i = 0; i < parts.size(); ++i) {
             const std::string base = parts[i].empty() ? path : path + "." + parts[i];
             const std::int64_t shape[2] = {rows[i], in};
-            const auto part = source_.read(base + ".weight", shape);
-            w.insert(w.end(), part.begin(), part.end());
+            auto part = source_.read(base + ".weight", shape);
+            if (parts.size() == 1)
+                w = std::move(part);  // no second copy of the largest matrices (embeddings, LM head) at load
+            else
+                w.insert(w.end(), part.begin(), part.end());
             if (bias) {
                 const auto pb = source_.read(base + ".bias", std::span<const std::int64_t>(shape, 1));
                 b.insert(b.end(), pb.begin(), pb.end());

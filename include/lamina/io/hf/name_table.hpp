@@ -102,18 +102,10 @@ public:
     }
 
     // The checkpoint's name for a lamina path (the first accepted form present), for errors and `lamina info`.
-    std::string hf_name(const std::string& lamina) const {
-        const auto m = need_rule(lamina);
-        const auto name = resolve(m);
-        if (!name) missing(lamina, m);
-        return *name;
-    }
+    std::string hf_name(const std::string& lamina) const { return locate(lamina).second; }
 
     std::vector<float> read(const std::string& lamina, std::span<const std::int64_t> shape) const {
-        const auto m = need_rule(lamina);
-        const auto found = resolve(m);
-        if (!found) missing(lamina, m);
-        const std::string& name = *found;
+        const auto [m, name] = locate(lamina);
         const Rule& r = *m.rule;
         const Safetensors& file = checkpoint_.file_of(name);
         const TensorEntry& e = file.at(name);
@@ -131,7 +123,7 @@ public:
             detail::fail(file.name(), ": tensor \"", name, "\" has shape ", Safetensors::shape_string(e.shape),
                          ", expected ", Safetensors::shape_string(stored), " (lamina ", lamina, ")");
         std::vector<float> all = file.to_f32(name);
-        file.release(name);
+        file.release(name);  // a fused tensor read once per part faults its pages in again: slower, still correct
 
         const std::int64_t rows = shape[0];
         if (r.layout == Layout::conv1d && stored.size() == 2)
@@ -146,11 +138,14 @@ public:
     const NameTable& table() const { return table_; }
 
 private:
-    NameTable::Match need_rule(const std::string& lamina) const {
+    // The rule for a lamina path and the checkpoint tensor it resolves to; an error when either is missing.
+    std::pair<NameTable::Match, std::string> locate(const std::string& lamina) const {
         auto m = table_.find(lamina);
         LAMINA_CHECK(m.has_value(), "name table: no checkpoint name for lamina tensor \"", lamina,
                      "\" (this preset does not support the composition)");
-        return std::move(*m);
+        auto name = resolve(*m);
+        if (!name) missing(lamina, *m);
+        return {std::move(*m), std::move(*name)};
     }
     std::optional<std::string> resolve(const NameTable::Match& m) const {
         for (const auto& c : m.candidates)
