@@ -1,5 +1,6 @@
 #pragma once
-// lamina io: reading checkpoints (memory-mapped safetensors) and Hugging Face tokenizers.
+// lamina io: reading checkpoints (memory-mapped safetensors), Hugging Face model directories and tokenizers.
+#include "lamina/io/hf/model_dir.hpp"
 #include "lamina/io/mapped_file.hpp"
 #include "lamina/io/safetensors.hpp"
 #include "lamina/io/tensor_sources.hpp"

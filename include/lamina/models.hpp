@@ -4,5 +4,6 @@
 #include "lamina/models/config.hpp"
 #include "lamina/models/decoder_only.hpp"
 #include "lamina/models/model.hpp"
+#include "lamina/models/model_kind.hpp"
 #include "lamina/models/pooling.hpp"
 #include "lamina/models/encoder_decoder.hpp"

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
@@ -57,6 +58,17 @@ public:
 
     std::span<const std::byte> bytes() const { return {data_, size_}; }
     const std::string& path() const { return path_; }
+
+    // Drops the resident pages that lie wholly inside `range` (a part of bytes()). The map is read-only and
+    // file-backed, so this loses nothing: a later read faults the pages in from the file again. Loaders call it
+    // once a tensor has been packed, so peak resident memory is the packed weights, not packed + mapped.
+    void release(std::span<const std::byte> range) const {
+        if (!data_ || range.empty()) return;
+        const auto page = std::uintptr_t(::sysconf(_SC_PAGESIZE));
+        const auto begin = (std::uintptr_t(range.data()) + page - 1) / page * page;
+        const auto end = (std::uintptr_t(range.data()) + range.size()) / page * page;
+        if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
 
 private:
     void unmap() {

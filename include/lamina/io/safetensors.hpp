@@ -126,6 +126,12 @@ public:
         return out;
     }
 
+    // Gives the mapped pages of a tensor back to the OS once it has been converted (see MappedFile::release); the
+    // bytes stay readable. A no-op for from_bytes() objects, whose memory belongs to the caller.
+    void release(const std::string& tensor) const {
+        if (file_) file_->release(at(tensor).bytes);
+    }
+
     static std::string shape_string(const std::vector<std::int64_t>& shape) {
         std::string s = "[";
         for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);

@@ -1,0 +1,12 @@
+#pragma once
+// The presets hf::with_model dispatches over by config.json's model_type. Adding a family: write its page in
+// io/hf/presets/, include it here and list it in DefaultPresets.
+#include "lamina/io/hf/presets/gpt2.hpp"
+#include "lamina/io/hf/presets/llama.hpp"
+#include "lamina/io/hf/presets/mixtral.hpp"
+
+namespace lamina::hf {
+
+using DefaultPresets = PresetList<Gpt2, Llama, Mistral, Qwen2, Mixtral>;
+
+}  // namespace lamina::hf
