@@ -67,6 +67,15 @@ def save(name, config, weights, expected, dtype=torch.float32):
     save_safetensors(os.path.join(d, "model.safetensors"), {k: v.to(dtype) for k, v in weights.items()},
                      {"format": "pt"})
     save_safetensors(os.path.join(d, "expected.safetensors"), expected)
+    # For the CLI tests (`lamina forward`): the input ids comma-separated, and the argmax of every row of the
+    # expected logits (encoder-decoders: of the decoder's), as the CLI prints them.
+    for key in ("input_ids", "encoder_input_ids", "decoder_input_ids"):
+        if key in expected:
+            with open(os.path.join(d, key + ".txt"), "w") as f:
+                f.write(",".join(str(int(i)) for i in expected[key]) + "\n")
+    if "expected_logits" in expected and "greedy_ids" in expected:
+        with open(os.path.join(d, "expected_argmax.txt"), "w") as f:
+            f.write(" ".join(str(int(i)) for i in expected["expected_logits"].argmax(-1)) + "\n")
     size = os.path.getsize(os.path.join(d, "model.safetensors"))
     print(f"{name}: {len(weights)} tensors, {size} bytes, outputs {', '.join(sorted(expected))}")
 

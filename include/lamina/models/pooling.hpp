@@ -40,6 +40,17 @@ inline void pool_mean(TensorView<const float> hidden, std::span<const std::uint8
     for (auto& v : out) v *= inv;
 }
 
+namespace detail {
+// A head's weights, loaded on their own from a source that also holds the encoder's (a task checkpoint).
+template <class W, TensorSource Source>
+W load_head(const Source& source, const std::string& path, const ModelConfig& c, DType weight_dtype) {
+    W w;
+    WeightLoader<Source> loader(source, weight_dtype);
+    w.visit(loader, path, c);
+    return w;
+}
+}  // namespace detail
+
 struct BertPooler {
     struct Weights {
         Linear dense;  // [d_model, d_model] with bias
@@ -52,10 +63,7 @@ struct BertPooler {
     // The pooler's weights from a source that names them "pooler.dense.weight/.bias" (a BERT checkpoint's own names).
     template <TensorSource Source>
     static Weights load(const Source& source, const ModelConfig& c, DType weight_dtype = DType::f32) {
-        Weights w;
-        WeightLoader<Source> loader(source, weight_dtype);
-        w.visit(loader, "pooler", c);
-        return w;
+        return detail::load_head<Weights>(source, "pooler", c, weight_dtype);
     }
 
     // out [1, d_model] = tanh(hidden[0]·Wᵀ + b).
@@ -83,10 +91,7 @@ struct BertClassifier {
     // The head's weights from a source naming them "pooler.dense.*" and "classifier.*".
     template <TensorSource Source>
     static Weights load(const Source& source, const ModelConfig& c, DType weight_dtype = DType::f32) {
-        Weights w;
-        WeightLoader<Source> loader(source, weight_dtype);
-        w.visit(loader, "", c);
-        return w;
+        return detail::load_head<Weights>(source, "", c, weight_dtype);
     }
 
     // logits [1, num_labels] from the encoder's last hidden state [T, d_model].
@@ -96,7 +101,7 @@ struct BertClassifier {
                      "BertClassifier: logits are [", logits.rows(), ", ", logits.cols(), "], need [1, ",
                      w.classifier.out_features(), "]");
         const std::int64_t d = w.pooler.dense.out_features();
-        std::vector<float> pooled(std::size_t(d));  // one row per call, outside the per-token path
+        std::vector<float> pooled(static_cast<std::size_t>(d));  // one row per call, outside the per-token path
         BertPooler::forward(w.pooler, hidden, TensorView<float>(pooled.data(), {1, d}), pool);
         w.classifier.forward(TensorView<const float>(pooled.data(), {1, d}), logits, pool);
     }
