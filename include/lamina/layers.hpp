@@ -9,6 +9,7 @@
 #include "lamina/layers/linear.hpp"
 #include "lamina/layers/norm.hpp"
 #include "lamina/layers/positions.hpp"
+#include "lamina/layers/weight_list.hpp"
 #include "lamina/layers/weights.hpp"
 #include "lamina/layers/cross_attention.hpp"
 #include "lamina/layers/mamba.hpp"

@@ -1,0 +1,50 @@
+// lamina: run Hugging Face checkpoints from the command line. `lamina <command> --model DIR …`; any failure is
+// printed as one line, "lamina: error: …", with a non-zero exit status.
+#include "commands.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <new>
+
+using namespace lamina::cli;
+
+namespace {
+
+const Command commands[] = {
+    {"info", "lamina info --model DIR", {}, run_info},
+    {"forward", "lamina forward --model DIR --ids 5,17,3 [--decoder-ids 0,4] --out out.npy [--threads N] [--dtype f32|bf16]",
+     {}, run_forward},
+};
+
+int usage(std::FILE* to) {
+    std::fprintf(to, "usage:\n");
+    for (const auto& c : commands) std::fprintf(to, "  %s\n", c.usage);
+    return to == stdout ? 0 : 2;
+}
+
+int fail(const char* what) {
+    std::fprintf(stderr, "lamina: error: %s\n", what);
+    return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage(stderr);
+    const std::string name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") return usage(stdout);
+    try {
+        for (const auto& c : commands)
+            if (name == c.name) {
+                Args args(argc, argv, 2, c.switches);
+                return c.run(args);
+            }
+        return fail(("unknown command \"" + name + "\" (try lamina --help)").c_str());
+    } catch (const lamina::Error& e) {
+        return fail(e.what());
+    } catch (const std::bad_alloc&) {
+        return fail("out of memory");
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+}
