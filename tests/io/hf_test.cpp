@@ -17,6 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The causal-LM presets these fixtures exercise: the callables below only compile for causal LMs.
+using CausalPresets = hf::PresetList<hf::Gpt2, hf::Llama, hf::Mistral, hf::Qwen2, hf::Mixtral>;
+
 fs::path hf_fixture(const std::string& name) { return fs::path(LAMINA_FIXTURE_DIR) / "hf" / name; }
 
 struct Expected {
@@ -84,7 +87,7 @@ TEST_CASE("HF checkpoints: logits and greedy ids match the PyTorch reference", "
          {"gpt2", "gpt2_untied_f16", "llama_sharded", "llama_bf16_tied", "mistral_window", "qwen2_tied", "mixtral"}) {
         INFO(name);
         const Expected e = expected(name);
-        hf::with_model(hf_fixture(name), {}, [&](const auto& model) {
+        hf::with_model<CausalPresets>(hf_fixture(name), {}, [&](const auto& model) {
             STATIC_REQUIRE(CausalLm<decltype(model)>);
             CHECK(test::relative_error(all_logits(model, e.input_ids), e.logits) <= 1e-4);
             CHECK(greedy(model, e.prompt_ids, e.greedy_ids.size()) == e.greedy_ids);
@@ -95,13 +98,13 @@ TEST_CASE("HF checkpoints: logits and greedy ids match the PyTorch reference", "
 TEST_CASE("HF checkpoints packed as bf16", "[io][hf][golden]") {
     // A bf16 checkpoint holds bf16 values, so packing it as bf16 loses nothing beyond the kernels' rounding.
     const Expected tied = expected("llama_bf16_tied");
-    hf::with_model(hf_fixture("llama_bf16_tied"), {.dtype = DType::bf16}, [&](const auto& model) {
+    hf::with_model<CausalPresets>(hf_fixture("llama_bf16_tied"), {.dtype = DType::bf16}, [&](const auto& model) {
         CHECK(test::relative_error(all_logits(model, tied.input_ids), tied.logits) <= 1e-4);
         CHECK(greedy(model, tied.prompt_ids, tied.greedy_ids.size()) == tied.greedy_ids);
     });
     // An f32 checkpoint rounded to bf16 at load: weights move by up to 2^-9 relative, logits by about 1%.
     const Expected f32 = expected("llama_sharded");
-    hf::with_model(hf_fixture("llama_sharded"), {.dtype = DType::bf16}, [&](const auto& model) {
+    hf::with_model<CausalPresets>(hf_fixture("llama_sharded"), {.dtype = DType::bf16}, [&](const auto& model) {
         CHECK(test::relative_error(all_logits(model, f32.input_ids), f32.logits) <= 2e-2);
     });
 }

@@ -53,12 +53,16 @@ struct ModelConfig {
     // Embeddings and head.
     bool tie_embeddings = false;
     int type_vocab_size = 0;  // BERT token types
+    int num_labels = 0;       // sequence classification heads (BertClassifier); 0: none
 
     // T5 relative position buckets.
     int relative_buckets = 32, relative_max_distance = 128;
 
     // Encoder-decoder: the decoder's depth (n_layers is the encoder's).
     int n_decoder_layers = 0;
+
+    // LayerTypes stacks: the block type of each layer, an index into the stack's list (Bamba: 0 Mamba, 1 attention).
+    std::vector<int> layer_types;
 
     // Mamba.
     int ssm_state = 16, ssm_conv = 4, ssm_expand = 2, ssm_dt_rank = 0;
@@ -86,6 +90,8 @@ struct ModelConfig {
             LAMINA_CHECK(head_windows.empty() || int(head_windows.size()) == n_heads, "config: head_windows has ",
                          head_windows.size(), " entries for ", n_heads, " heads");
         }
+        LAMINA_CHECK(layer_types.empty() || int(layer_types.size()) == n_layers, "config: layer_types has ",
+                     layer_types.size(), " entries for ", n_layers, " layers");
         LAMINA_CHECK(n_experts == 0 || (experts_per_token > 0 && experts_per_token <= n_experts),
                      "config: experts_per_token ", experts_per_token, " must be in 1..n_experts (", n_experts, ")");
     }

@@ -153,30 +153,6 @@ struct EncoderDecoderConfig {
     }
 };
 
-namespace detail {
-// Calls fn(std::type_identity<Block>{}, weights, state) for every layer of a stack (in groups of block type, not in
-// layer order: for per-layer steps outside the forward pass, such as setting the memory). Pattern stacks (and so
-// Repeat) only.
-template <class Stack>
-struct StackLayers;
-template <class... Blocks>
-struct StackLayers<Pattern<Blocks...>> {
-    template <class Fn>
-    static void each(const typename Pattern<Blocks...>::Weights& w, typename Pattern<Blocks...>::State& s, Fn&& fn) {
-        [&]<std::size_t... J>(std::index_sequence<J...>) {
-            (
-                [&] {
-                    using B = typename Pattern<Blocks...>::template BlockAt<J>;
-                    const auto& ws = std::get<J>(w.layers);
-                    auto& ss = std::get<J>(s);
-                    for (std::size_t k = 0; k < ws.size(); ++k) fn(std::type_identity<B>{}, ws[k], ss[k]);
-                }(),
-                ...);
-        }(std::index_sequence_for<Blocks...>{});
-    }
-};
-}  // namespace detail
-
 template <class Embedding, class EncoderStack, class DecoderStack, StackTables EncoderTables = NoStackTables,
           StackTables DecoderTables = NoStackTables, Norm FinalNorm = RmsNorm,
           TiedHeadScale HeadScale = TiedHeadScale::rsqrt_d_model>
@@ -225,7 +201,7 @@ struct EncoderDecoder {
 
     static std::size_t encode_scratch_bytes(const Configs& c, std::int64_t max_source) {
         std::size_t memory = 0;
-        for_each_block_type([&]<class B>(std::type_identity<B>) {
+        DecoderStack::each_block_type([&]<class B>(std::type_identity<B>) {
             if constexpr (requires { B::memory_scratch_bytes(c.decoder); })
                 memory = std::max(memory, std::size_t(B::memory_scratch_bytes(c.decoder)));
         });
@@ -249,7 +225,7 @@ struct EncoderDecoder {
             if constexpr (requires { B::set_memory(lw, c.decoder, ls, memory, ctx.key_padding, ctx); })
                 B::set_memory(lw, c.decoder, ls, memory, ctx.key_padding, ctx);
         };
-        detail::StackLayers<DecoderStack>::each(w.decoder, s.decoder, set_memory);
+        DecoderStack::each_layer(w.decoder, s.decoder, set_memory);
     }
 
     // Decoder logits [T, vocab] for target tokens at positions ctx.pos0 …, or [1, vocab] for the last one only.
@@ -271,15 +247,6 @@ struct EncoderDecoder {
                 for (int j = 0; j < dc.d_model; ++j) rows(r, j) *= scale;
         }
         w.lm_head.forward(rows, logits, ctx.pool);
-    }
-
-private:
-    // Calls fn(std::type_identity<B>{}) for each block type B of the decoder stack.
-    template <class Fn>
-    static void for_each_block_type(Fn&& fn) {
-        [&]<class... Blocks>(std::type_identity<Pattern<Blocks...>>) {
-            (fn(std::type_identity<Blocks>{}), ...);
-        }(std::type_identity<DecoderStack>{});
     }
 };
 

@@ -1,30 +1,37 @@
 #pragma once
 // Stacks: how n_layers blocks are arranged.
-//   Repeat<B>           every layer is a B (Llama, GPT-2, BERT)
-//   Pattern<B0, …, Bk>  layer i is B_(i mod (k+1)): hybrids such as Jamba-style "three Mamba layers then one
-//                       attention layer", or alternating sliding-window and global attention layers.
-// Each layer keeps its own weights and state; the per-layer dispatch of a Pattern is resolved at compile time per
-// block type (a fold over the pattern), not through virtual calls.
+//   Repeat<B>              every layer is a B (Llama, GPT-2, BERT)
+//   Pattern<B0, …, Bk>     layer i is B_(i mod (k+1)): hybrids such as Jamba-style "three Mamba layers then one
+//                          attention layer", or alternating sliding-window and global attention layers.
+//   LayerTypes<B0, …, Bk>  layer i is B_(config.layer_types[i]): hybrids whose arrangement is data, such as Bamba's
+//                          attn_layer_indices, so one build runs every checkpoint of the family.
+// Each layer keeps its own weights and state; the per-layer dispatch is a fold over the block types (one compare
+// per type and layer), never a virtual call.
 #include "lamina/models/block.hpp"
 
+#include <array>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 namespace lamina {
 
-template <class... Blocks>
-struct Pattern {
-    static_assert(sizeof...(Blocks) > 0, "Pattern: needs at least one block type");
-    static constexpr int period = int(sizeof...(Blocks));
+namespace detail {
+
+// The machinery shared by stacks whose layers are drawn from a list of block types. Derived::block_index(c, i) says
+// which type layer i is; the layers of type J live, in layer order, in the J-th vector of weights and of states.
+template <class Derived, class... Blocks>
+struct LayerStack {
+    static_assert(sizeof...(Blocks) > 0, "a layer stack needs at least one block type");
+    static constexpr std::size_t n_types = sizeof...(Blocks);
     template <std::size_t J>
     using BlockAt = std::tuple_element_t<J, std::tuple<Blocks...>>;
 
-    // Layer i lives at index i / period of the vector for its block type i % period.
     struct Weights {
         std::tuple<std::vector<typename Blocks::Weights>...> layers;
         template <class V>
         void visit(V& v, const std::string& path, const ModelConfig& c) {
-            for_each_layer(c.n_layers, [&]<std::size_t J>(int i) {
+            for_each_layer(c, [&]<std::size_t J>(int i, std::size_t) {
                 auto& vec = std::get<J>(layers);
                 vec.emplace_back();
                 vec.back().visit(v, path + "." + std::to_string(i), c);
@@ -35,7 +42,7 @@ struct Pattern {
 
     static State make_state(const ModelConfig& c, std::int64_t capacity) {
         State s;
-        for_each_layer(c.n_layers, [&]<std::size_t J>(int) {
+        for_each_layer(c, [&]<std::size_t J>(int, std::size_t) {
             std::get<J>(s).push_back(BlockAt<J>::make_state(c, capacity));
         });
         return s;
@@ -45,25 +52,68 @@ struct Pattern {
         return std::max({Blocks::scratch_bytes(c, T)...});
     }
     static void forward(const Weights& w, const ModelConfig& c, State& s, TensorView<float> x, const ForwardContext& ctx) {
-        for_each_layer(c.n_layers, [&]<std::size_t J>(int i) {
-            const std::size_t k = std::size_t(i / period);
+        for_each_layer(c, [&]<std::size_t J>(int, std::size_t k) {
             BlockAt<J>::forward(std::get<J>(w.layers)[k], c, std::get<J>(s)[k], x, ctx);
         });
     }
 
-private:
-    // Calls fn.template operator()<J>(i) for layers i = 0 … n−1 in order, with J = i mod period.
+    // fn(std::type_identity<B>{}, weights, state) for every layer, grouped by block type (per-layer steps outside
+    // the forward pass, such as handing the encoder's memory to each cross-attention).
     template <class Fn>
-    static void for_each_layer(int n, Fn&& fn) {
-        for (int i = 0; i < n; ++i)
-            [&]<std::size_t... J>(std::index_sequence<J...>) {
-                ((i % period == int(J) ? (fn.template operator()<J>(i), 0) : 0), ...);
-            }(std::index_sequence_for<Blocks...>{});
+    static void each_layer(const Weights& w, State& s, Fn&& fn) {
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            (
+                [&] {
+                    const auto& ws = std::get<J>(w.layers);
+                    auto& ss = std::get<J>(s);
+                    for (std::size_t k = 0; k < ws.size(); ++k) fn(std::type_identity<BlockAt<J>>{}, ws[k], ss[k]);
+                }(),
+                ...);
+        }(std::index_sequence_for<Blocks...>{});
     }
+    // fn(std::type_identity<B>{}) for each block type B.
+    template <class Fn>
+    static void each_block_type(Fn&& fn) {
+        (fn(std::type_identity<Blocks>{}), ...);
+    }
+
+private:
+    // Calls fn.template operator()<J>(i, k) for layers i = 0 … n_layers−1 in order, where J is layer i's block
+    // type and k its index among the layers of that type.
+    template <class Fn>
+    static void for_each_layer(const ModelConfig& c, Fn&& fn) {
+        std::array<std::size_t, n_types> next{};
+        for (int i = 0; i < c.n_layers; ++i) {
+            const std::size_t j = Derived::block_index(c, i);
+            [&]<std::size_t... J>(std::index_sequence<J...>) {
+                ((j == J ? (fn.template operator()<J>(i, next[J]++), 0) : 0), ...);
+            }(std::index_sequence_for<Blocks...>{});
+        }
+    }
+};
+
+}  // namespace detail
+
+template <class... Blocks>
+struct Pattern : detail::LayerStack<Pattern<Blocks...>, Blocks...> {
+    static constexpr int period = int(sizeof...(Blocks));
+    static std::size_t block_index(const ModelConfig&, int i) { return std::size_t(i % period); }
 };
 
 // A stack of n_layers identical blocks.
 template <class B>
 using Repeat = Pattern<B>;
+
+template <class... Blocks>
+struct LayerTypes : detail::LayerStack<LayerTypes<Blocks...>, Blocks...> {
+    static std::size_t block_index(const ModelConfig& c, int i) {
+        LAMINA_CHECK(c.layer_types.size() == std::size_t(c.n_layers), "LayerTypes: config.layer_types has ",
+                     c.layer_types.size(), " entries for ", c.n_layers, " layers");
+        const int t = c.layer_types[std::size_t(i)];
+        LAMINA_CHECK(t >= 0 && t < int(sizeof...(Blocks)), "LayerTypes: layer ", i, " has type ", t,
+                     ", the stack has block types 0..", sizeof...(Blocks) - 1);
+        return std::size_t(t);
+    }
+};
 
 }  // namespace lamina

@@ -26,9 +26,39 @@ public:
     static ConfigJson open(const std::string& path) {
         const MappedFile file(path);
         const auto bytes = file.bytes();
-        return ConfigJson(detail::parse_json_strict(
-                              std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path),
-                          path);
+        const std::string text = quote_python_literals(
+            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        return ConfigJson(detail::parse_json_strict(text, path), path);
+    }
+
+    // Python's json.dump writes float('inf') and nan as the bare words Infinity, -Infinity and NaN, which JSON has
+    // no syntax for (Mamba-2 configs hold "time_step_limit": [0.0, Infinity]); outside strings they become the
+    // strings "Infinity", "-Infinity" and "NaN", so the file parses and a preset can still tell what was written.
+    static std::string quote_python_literals(std::string_view text) {
+        std::string out;
+        out.reserve(text.size());
+        bool in_string = false;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            const char ch = text[i];
+            if (in_string) {
+                out += ch;
+                if (ch == '\\' && i + 1 < text.size()) out += text[++i];
+                else if (ch == '"') in_string = false;
+                continue;
+            }
+            if (ch == '"') in_string = true;
+            bool quoted = false;
+            for (const std::string_view word : {"-Infinity", "Infinity", "NaN"}) {
+                if (text.substr(i, word.size()) == word) {
+                    ((out += '"') += word) += '"';
+                    i += word.size() - 1;
+                    quoted = true;
+                    break;
+                }
+            }
+            if (!quoted) out += ch;
+        }
+        return out;
     }
 
     const std::string& where() const { return where_; }

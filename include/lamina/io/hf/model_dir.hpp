@@ -16,6 +16,7 @@
 #include "lamina/io/hf/presets.hpp"
 #include "lamina/io/tokenizer.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <type_traits>
@@ -66,8 +67,8 @@ private:
 // The runtime config preset P makes of the directory's config.json, with the load options applied, validated.
 template <Preset P>
 ModelConfig model_config(const ModelDir& dir, const LoadOptions& options = {}) {
-    LAMINA_CHECK(dir.model_type() == P::model_type, dir.config_json().where(), ": model_type \"", dir.model_type(),
-                 "\" is not ", P::name, "'s \"", P::model_type, "\"");
+    LAMINA_CHECK(takes<P>(dir.config_json(), dir.model_type()), dir.config_json().where(), ": model_type \"",
+                 dir.model_type(), "\" is not ", P::name, "'s \"", P::model_type, "\" (or its config is another kind)");
     ModelConfig c = P::config(dir.config_json());
     if (options.max_context > 0 && !P::learned_positions) c.max_positions = std::min(c.max_positions, options.max_context);
     c.validate();
@@ -89,17 +90,20 @@ decltype(auto) dispatch(PresetList<Ps...>, const ModelDir& dir, Fn&& fn) {
     using First = std::tuple_element_t<0, std::tuple<Ps...>>;
     using R = std::invoke_result_t<Fn&, std::type_identity<First>>;
     const auto unknown = [&] {
+        std::vector<std::string_view> types;  // each once: several presets may share a model_type
+        ((std::find(types.begin(), types.end(), Ps::model_type) == types.end() ? types.push_back(Ps::model_type) : void()),
+         ...);
         std::string known;
-        ((known += (known.empty() ? "" : ", ") + std::string(Ps::model_type)), ...);
+        for (const auto t : types) (known += known.empty() ? "" : ", ") += t;
         lamina::detail::fail(dir.config_json().where(), ": unknown model_type \"", dir.model_type(),
                              "\" (supported: ", known, ")");
     };
     if constexpr (std::is_void_v<R>) {
-        const bool found = ((dir.model_type() == Ps::model_type ? (fn(std::type_identity<Ps>{}), true) : false) || ...);
+        const bool found = ((takes<Ps>(dir.config_json(), dir.model_type()) ? (fn(std::type_identity<Ps>{}), true) : false) || ...);
         if (!found) unknown();
     } else {
         std::optional<R> result;
-        ((dir.model_type() == Ps::model_type ? (result.emplace(fn(std::type_identity<Ps>{})), true) : false) || ...);
+        ((takes<Ps>(dir.config_json(), dir.model_type()) ? (result.emplace(fn(std::type_identity<Ps>{})), true) : false) || ...);
         if (!result) unknown();
         return R(std::move(*result));
     }

@@ -30,6 +30,16 @@ concept Preset = requires(const ConfigJson& j) {
 template <Preset... Ps>
 struct PresetList {};
 
+// Whether preset P runs a config.json of the given model_type. Where one model_type covers structurally different
+// checkpoints (T5 v1.0's ReLU MLP and v1.1's gated one), each preset also says which it takes with
+// `static bool accepts(const ConfigJson&)`.
+template <class P>
+bool takes(const ConfigJson& j, std::string_view model_type) {
+    if (model_type != P::model_type) return false;
+    if constexpr (requires { P::accepts(j); }) return P::accepts(j);
+    return true;
+}
+
 // The sizes every transformer config names; save_pretrained writes them all, so a missing one means a broken file
 // (HF would silently substitute its 7B-sized default and fail later on a tensor shape).
 struct CoreSizes {
