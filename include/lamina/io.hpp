@@ -1,7 +1,9 @@
 #pragma once
 // lamina io: reading checkpoints (memory-mapped safetensors) and Hugging Face tokenizers.
 #include "lamina/io/mapped_file.hpp"
+#include "lamina/io/quantized_checkpoint.hpp"
 #include "lamina/io/safetensors.hpp"
+#include "lamina/io/safetensors_writer.hpp"
 #include "lamina/io/tensor_sources.hpp"
 #include "lamina/io/token_stream_decoder.hpp"
 #include "lamina/io/tokenizer.hpp"

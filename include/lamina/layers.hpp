@@ -10,6 +10,7 @@
 #include "lamina/layers/norm.hpp"
 #include "lamina/layers/positions.hpp"
 #include "lamina/layers/weights.hpp"
+#include "lamina/layers/weight_format.hpp"
 #include "lamina/layers/cross_attention.hpp"
 #include "lamina/layers/mamba.hpp"
 #include "lamina/layers/moe.hpp"
