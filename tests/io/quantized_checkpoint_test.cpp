@@ -73,7 +73,8 @@ TEST_CASE("a quantized checkpoint loads to the model that quantizing at load giv
             REQUIRE(file.quantization() == f);
             CHECK(file.file().metadata().at("note") == "test");
             // Matrices as blocks + scales, the head q8 even under q4, norms and embeddings as F32.
-            const std::string q = "." + std::string(quant_format_name(f));
+            std::string q = ".";
+            q += quant_format_name(f);
             CHECK(file.has("layers.0.mixer.q.weight" + q));
             CHECK(file.has("layers.1.ffn.down.weight.scales"));
             CHECK(!file.has("layers.0.mixer.q.weight"));

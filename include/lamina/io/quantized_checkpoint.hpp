@@ -71,17 +71,11 @@ inline std::optional<QuantBlocks> read_quantized_blocks(const Safetensors& file,
 // loader would hold it — blocks where quantization_for says so, F32 otherwise. A tied head is not stored (the
 // loader derives it from the embedding table, as it does for an f32 file).
 template <TensorSource Source>
-class CheckpointQuantizer {
+class CheckpointQuantizer : public LinearAsStack<CheckpointQuantizer<Source>> {
 public:
     CheckpointQuantizer(const Source& source, QuantFormat format) : source_(source), format_(format) {}
 
     bool has(const std::string& name) const { return source_.has(name); }
-
-    void linear(const std::string& path, Linear& dst, std::int64_t out, std::int64_t in, bool bias) {
-        const std::string part;
-        linear_stacked(path, std::span<const std::string>(&part, 1), std::span<const std::int64_t>(&out, 1), in, bias,
-                       dst);
-    }
 
     void linear_stacked(const std::string& path, std::span<const std::string> parts, std::span<const std::int64_t> rows,
                         std::int64_t in, bool bias, Linear&) {

@@ -46,12 +46,22 @@ concept QuantizedTensorSource = TensorSource<S> && requires(const S& s, const st
     { s.quantization() } -> std::same_as<std::optional<QuantFormat>>;
 };
 
+// For visitors whose linear() is linear_stacked() with one unnamed part (the loader, the checkpoint quantizer).
+template <class Visitor>
+struct LinearAsStack {
+    void linear(const std::string& path, Linear& dst, std::int64_t out, std::int64_t in, bool bias) {
+        const std::string part;
+        static_cast<Visitor&>(*this).linear_stacked(path, std::span<const std::string>(&part, 1),
+                                                    std::span<const std::int64_t>(&out, 1), in, bias, dst);
+    }
+};
+
 // The WeightVisitor that fills weights from a TensorSource, packing matrices in the requested format. Under q8/q4,
 // quantization_for (layers/weight_format.hpp) decides each matrix. A quantized checkpoint loads in its own format,
 // whatever was requested: its matrices are taken as stored (never re-quantized), and matrices derived at load (a
 // tied head) follow the checkpoint's policy.
 template <TensorSource Source>
-class WeightLoader {
+class WeightLoader : public LinearAsStack<WeightLoader<Source>> {
 public:
     WeightLoader(const Source& source, WeightFormat format) : source_(source), format_(format) {
         if constexpr (QuantizedTensorSource<Source>) {
@@ -63,12 +73,6 @@ public:
     }
 
     bool has(const std::string& name) const { return source_.has(name); }
-
-    void linear(const std::string& path, Linear& dst, std::int64_t out, std::int64_t in, bool bias) {
-        const std::string part;
-        linear_stacked(path, std::span<const std::string>(&part, 1), std::span<const std::int64_t>(&out, 1), in, bias,
-                       dst);
-    }
 
     void linear_stacked(const std::string& path, std::span<const std::string> parts, std::span<const std::int64_t> rows,
                         std::int64_t in, bool bias, Linear& dst) {
