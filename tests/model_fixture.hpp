@@ -28,6 +28,7 @@ inline std::vector<std::int32_t> read_ids(const Safetensors& file, const std::st
 struct FixtureSource {
     Safetensors file;
     explicit FixtureSource(const std::string& name) : file(Safetensors::open(std::string(LAMINA_FIXTURE_DIR) + "/" + name + ".safetensors")) {}
+    explicit FixtureSource(Safetensors f) : file(std::move(f)) {}  // a fixture-style file anywhere
     bool has(const std::string& n) const { return file.contains(n); }
     std::vector<float> read(const std::string& n, std::span<const std::int64_t> shape) const { return file.to_f32(n, shape); }
 

@@ -5,6 +5,7 @@
 #include "lamina/kernels/attention.hpp"
 #include "lamina/kernels/gemm.hpp"
 #include "lamina/kernels/norm.hpp"
+#include "lamina/kernels/quant/quant_gemm.hpp"
 #include "lamina/kernels/rope.hpp"
 #include "lamina/kernels/softmax.hpp"
 #include "lamina/kernels/selective_scan.hpp"

@@ -11,6 +11,7 @@
 #include "lamina/layers/positions.hpp"
 #include "lamina/layers/weight_list.hpp"
 #include "lamina/layers/weights.hpp"
+#include "lamina/layers/weight_format.hpp"
 #include "lamina/layers/cross_attention.hpp"
 #include "lamina/layers/mamba.hpp"
 #include "lamina/layers/moe.hpp"

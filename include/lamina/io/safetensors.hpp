@@ -39,19 +39,27 @@ struct TensorEntry {
 
 namespace detail {
 
+inline constexpr std::pair<const char*, std::pair<FileDType, std::size_t>> kFileDTypes[] = {
+    {"F64", {FileDType::F64, 8}}, {"F32", {FileDType::F32, 4}}, {"F16", {FileDType::F16, 2}},
+    {"BF16", {FileDType::BF16, 2}}, {"I64", {FileDType::I64, 8}}, {"I32", {FileDType::I32, 4}},
+    {"I16", {FileDType::I16, 2}}, {"I8", {FileDType::I8, 1}},   {"U8", {FileDType::U8, 1}},
+    {"BOOL", {FileDType::BOOL, 1}}};
+
 inline bool parse_file_dtype(const std::string& s, FileDType& out, std::size_t& size) {
-    static const std::pair<const char*, std::pair<FileDType, std::size_t>> table[] = {
-        {"F64", {FileDType::F64, 8}}, {"F32", {FileDType::F32, 4}}, {"F16", {FileDType::F16, 2}},
-        {"BF16", {FileDType::BF16, 2}}, {"I64", {FileDType::I64, 8}}, {"I32", {FileDType::I32, 4}},
-        {"I16", {FileDType::I16, 2}}, {"I8", {FileDType::I8, 1}},   {"U8", {FileDType::U8, 1}},
-        {"BOOL", {FileDType::BOOL, 1}}};
-    for (const auto& [name, v] : table)
+    for (const auto& [name, v] : kFileDTypes)
         if (s == name) {
             out = v.first;
             size = v.second;
             return true;
         }
     return false;
+}
+
+// The header spelling of a dtype ("F32") and its element size.
+inline std::pair<const char*, std::size_t> file_dtype_info(FileDType t) {
+    for (const auto& [name, v] : kFileDTypes)
+        if (v.first == t) return {name, v.second};
+    return {"?", 0};
 }
 
 // Parses JSON refusing duplicate object keys and nesting deeper than a checkpoint header ever needs (a guard
@@ -99,7 +107,13 @@ public:
 
     const TensorEntry& at(const std::string& tensor) const {
         const auto it = tensors_.find(tensor);
-        LAMINA_CHECK(it != tensors_.end(), name_, ": no tensor \"", tensor, "\"");
+        if (it == tensors_.end()) {
+            // A matrix of a quantized checkpoint (io/quantized_checkpoint.hpp) is stored as "<name>.q8|q4" + scales.
+            for (const char* q : {".q8", ".q4"})
+                LAMINA_CHECK(!contains(tensor + q), name_, ": tensor \"", tensor, "\" is stored quantized (\"", tensor, q,
+                             "\"); load the file through lamina::SafetensorsSource");
+            detail::fail(name_, ": no tensor \"", tensor, "\"");
+        }
         return it->second;
     }
 

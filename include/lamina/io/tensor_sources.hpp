@@ -1,8 +1,10 @@
 #pragma once
 // TensorSources (see layers/weights.hpp) that are not a Hugging Face preset:
-//   SafetensorsSource — tensors stored under lamina's own paths (what `lamina quantize` and the tests write).
+//   SafetensorsSource — tensors stored under lamina's own paths (what `lamina quantize` and the tests write),
+//                       including quantized checkpoints (io/quantized_checkpoint.hpp).
 //   RandomSource      — deterministic pseudo-random weights, for benchmarks and examples that need no file: each
 //                       tensor's values depend only on the seed and its name, norms' gains start at 1.
+#include "lamina/io/quantized_checkpoint.hpp"
 #include "lamina/io/safetensors.hpp"
 
 #include <random>
@@ -12,15 +14,25 @@ namespace lamina {
 
 class SafetensorsSource {
 public:
-    explicit SafetensorsSource(const std::string& path) : file_(Safetensors::open(path)) {}
+    // Refuses a quantized checkpoint of a format or version this build does not know.
+    explicit SafetensorsSource(const std::string& path) : file_(Safetensors::open(path)) {
+        quantization_ = checkpoint_quantization(file_);
+    }
     bool has(const std::string& name) const { return file_.contains(name); }
     std::vector<float> read(const std::string& name, std::span<const std::int64_t> shape) const {
         return file_.to_f32(name, shape);
     }
+    // The blocks of a matrix stored quantized (io/quantized_checkpoint.hpp), or nullopt.
+    std::optional<QuantBlocks> read_quantized(const std::string& name, std::int64_t rows, std::int64_t cols) const {
+        if (!quantization_) return std::nullopt;
+        return read_quantized_blocks(file_, name, rows, cols);
+    }
+    std::optional<QuantFormat> quantization() const { return quantization_; }
     const Safetensors& file() const { return file_; }
 
 private:
     Safetensors file_;
+    std::optional<QuantFormat> quantization_;
 };
 
 class RandomSource {

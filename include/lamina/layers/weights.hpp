@@ -12,6 +12,7 @@
 #include "lamina/models/config.hpp"
 
 #include <concepts>
+#include <optional>
 #include <utility>
 #include <span>
 #include <string>
@@ -36,51 +37,77 @@ concept TensorSource = requires(const S& s, const std::string& name, std::span<c
     { s.has(name) } -> std::convertible_to<bool>;
 };
 
-// The WeightVisitor that fills weights from a TensorSource, packing matrices in the requested dtype.
+// A source that may hold matrices already quantized (a checkpoint written by quantize_checkpoint): the blocks of a
+// matrix [rows, cols], validated, or nullopt when that matrix is stored unquantized.
+// quantization() names the checkpoint's format, if it has one.
+template <class S>
+concept QuantizedTensorSource = TensorSource<S> && requires(const S& s, const std::string& name) {
+    { s.read_quantized(name, std::int64_t{}, std::int64_t{}) } -> std::same_as<std::optional<QuantBlocks>>;
+    { s.quantization() } -> std::same_as<std::optional<QuantFormat>>;
+};
+
+// For visitors whose linear() is linear_stacked() with one unnamed part (the loader, the checkpoint quantizer).
+template <class Visitor>
+struct LinearAsStack {
+    void linear(const std::string& path, Linear& dst, std::int64_t out, std::int64_t in, bool bias) {
+        const std::string part;
+        static_cast<Visitor&>(*this).linear_stacked(path, std::span<const std::string>(&part, 1),
+                                                    std::span<const std::int64_t>(&out, 1), in, bias, dst);
+    }
+};
+
+// The WeightVisitor that fills weights from a TensorSource, packing matrices in the requested format. Under q8/q4,
+// quantization_for (layers/weight_format.hpp) decides each matrix. A quantized checkpoint loads in its own format,
+// whatever was requested: its matrices are taken as stored (never re-quantized), and matrices derived at load (a
+// tied head) follow the checkpoint's policy.
 template <TensorSource Source>
-class WeightLoader {
+class WeightLoader : public LinearAsStack<WeightLoader<Source>> {
 public:
-    WeightLoader(const Source& source, DType weight_dtype) : source_(source), dtype_(weight_dtype) {
-        LAMINA_CHECK(dtype_ == DType::f32 || dtype_ == DType::bf16, "WeightLoader: weights can be packed as f32 or bf16, not ",
-                     dtype_name(dtype_));
+    WeightLoader(const Source& source, WeightFormat format) : source_(source), format_(format) {
+        if constexpr (QuantizedTensorSource<Source>) {
+            if (const auto q = source.quantization()) format_ = weight_format(*q);
+        }
+    }
+    WeightLoader(const Source& source, DType weight_dtype) : WeightLoader(source, weight_format(weight_dtype)) {
+        LAMINA_CHECK(weight_dtype != DType::f16, "WeightLoader: weights can be packed as f32 or bf16, not f16");
     }
 
     bool has(const std::string& name) const { return source_.has(name); }
-
-    void linear(const std::string& path, Linear& dst, std::int64_t out, std::int64_t in, bool bias) {
-        const std::string part;
-        linear_stacked(path, std::span<const std::string>(&part, 1), std::span<const std::int64_t>(&out, 1), in, bias,
-                       dst);
-    }
 
     void linear_stacked(const std::string& path, std::span<const std::string> parts, std::span<const std::int64_t> rows,
                         std::int64_t in, bool bias, Linear& dst) {
         std::int64_t out = 0;
         for (auto r : rows) out += r;
         std::vector<float> w, b;
+        std::vector<QuantBlocks> stored;  // parts the source holds quantized
         if (parts.size() > 1) w.reserve(std::size_t(out * in));
         for (std::size_t i = 0; i < parts.size(); ++i) {
             const std::string base = parts[i].empty() ? path : path + "." + parts[i];
             const std::int64_t shape[2] = {rows[i], in};
-            auto part = source_.read(base + ".weight", shape);
-            if (parts.size() == 1)
-                w = std::move(part);  // no second copy of the largest matrices (embeddings, LM head) at load
+            if (auto q = read_quantized(base + ".weight", rows[i], in))
+                stored.push_back(std::move(*q));
+            else if (parts.size() == 1)
+                w = source_.read(base + ".weight", shape);  // no second copy of the largest matrices at load
             else
-                w.insert(w.end(), part.begin(), part.end());
-            if (bias) {
-                const auto pb = source_.read(base + ".bias", std::span<const std::int64_t>(shape, 1));
-                b.insert(b.end(), pb.begin(), pb.end());
-            }
+                append(w, source_.read(base + ".weight", shape));
+            if (bias) append(b, source_.read(base + ".bias", std::span<const std::int64_t>(shape, 1)));
         }
+        LAMINA_CHECK(stored.empty() || stored.size() == parts.size(), "WeightLoader: ", path, ": ", stored.size(),
+                     " of the ", parts.size(), " stacked parts are stored quantized; all or none must be");
         AlignedBuffer<float> bias_buf(b.size());
         std::copy(b.begin(), b.end(), bias_buf.data());
-        dst = pack(TensorView<const float>(w.data(), {out, in}), std::move(bias_buf));
+        if (!stored.empty()) {
+            dst = packed_quantized(stack_rows(std::move(stored)), std::move(bias_buf));
+            return;
+        }
+        dst = pack(path, TensorView<const float>(w.data(), {out, in}), std::move(bias_buf));
     }
 
-    void linear_from(const std::string&, Linear& dst, const AlignedBuffer<float>& src, std::int64_t out, std::int64_t in) {
+    void linear_from(const std::string& path, Linear& dst, const AlignedBuffer<float>& src, std::int64_t out,
+                     std::int64_t in) {
         LAMINA_CHECK(std::int64_t(src.size()) == out * in, "WeightLoader: tied matrix has ", src.size(),
                      " values, expected ", out, " x ", in);
-        dst = pack(TensorView<const float>(src.data(), {out, in}), {});
+        dst = pack(path, TensorView<const float>(src.data(), {out, in}), {});
     }
 
     void tensor(const std::string& name, AlignedBuffer<float>& dst, std::span<const std::int64_t> shape) {
@@ -90,13 +117,29 @@ public:
     }
 
 private:
-    Linear pack(TensorView<const float> w, AlignedBuffer<float> bias) const {
-        if (dtype_ == DType::bf16) return Linear(PackedMatrix<bf16>(w), std::move(bias));
+    static void append(std::vector<float>& to, const std::vector<float>& part) { to.insert(to.end(), part.begin(), part.end()); }
+
+    std::optional<QuantBlocks> read_quantized(const std::string& name, std::int64_t rows, std::int64_t cols) const {
+        if constexpr (QuantizedTensorSource<Source>)
+            return source_.read_quantized(name, rows, cols);
+        else
+            return std::nullopt;
+    }
+
+    static Linear packed_quantized(const QuantBlocks& q, AlignedBuffer<float> bias) {
+        if (q.format == QuantFormat::q8) return Linear(QuantMatrix<QuantFormat::q8>(q), std::move(bias));
+        return Linear(QuantMatrix<QuantFormat::q4>(q), std::move(bias));
+    }
+
+    Linear pack(const std::string& path, TensorView<const float> w, AlignedBuffer<float> bias) const {
+        if (const auto q = quantization_for(format_, path, w.rows(), w.cols()))
+            return packed_quantized(quantize(w, *q), std::move(bias));
+        if (format_ == WeightFormat::bf16) return Linear(PackedMatrix<bf16>(w), std::move(bias));
         return Linear(PackedMatrix<float>(w), std::move(bias));
     }
 
     const Source& source_;
-    DType dtype_;
+    WeightFormat format_;
 };
 
 }  // namespace lamina

@@ -50,8 +50,10 @@ public:
     using Weights = typename Arch::Weights;
     using State = typename Arch::State;
 
-    template <TensorSource Source>
-    Model(const ModelConfig& config, const Source& source, DType weight_dtype = DType::f32) : config_(config) {
+    // weight_dtype: a DType (f32, bf16) or a WeightFormat (also q8, q4: see layers/weight_format.hpp).
+    template <TensorSource Source, class Format = DType>
+        requires(std::same_as<Format, DType> || std::same_as<Format, WeightFormat>)
+    Model(const ModelConfig& config, const Source& source, Format weight_dtype = DType::f32) : config_(config) {
         config_.validate();
         WeightLoader<Source> loader(source, weight_dtype);
         weights_.visit(loader, config_);
