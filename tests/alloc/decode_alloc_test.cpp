@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <memory>
 #include <new>
 
 namespace {
@@ -64,6 +65,12 @@ TEST_CASE("a decode step allocates nothing", "[alloc]") {
     std::vector<float> logits(std::size_t(c.vocab_size));
     const TensorView<float> row(logits.data(), {1, c.vocab_size});
     model.forward(session, prompt, row, &pool);
+
+    // The counter sees allocations (so a zero below means something).
+    counting = true;
+    auto probe = std::make_unique<int>(1);
+    counting = false;
+    REQUIRE(allocations.exchange(0) == 1);
 
     std::int32_t token = 0;
     counting = true;

@@ -194,9 +194,9 @@ private:
             float* rows = qkv + t0 * width;
             cache.append(rows + q_width, rows + q_width + kv_width, width, n);
             if (out) {
-                const kernels::AttentionShape shape{c.n_heads,           c.n_kv_heads,  c.head_dim,
-                                                    n,                   cache.kernel_keys(), c.attention_scale(),
-                                                    c.attn_softcap,      cache.key_ring()};
+                const kernels::AttentionShape shape{c.n_heads,        c.n_kv_heads,       c.head_dim,
+                                                    n,                cache.kernel_keys(), c.attention_scale(),
+                                                    c.attn_softcap,   cache.key_ring()};
                 const auto run = [&](const auto& scores) {
                     kernels::attention(shape, rows, width, cache.keys(), cache.values(), out + t0 * q_width, q_width,
                                        scores, *ctx.arena, ctx.pool);
