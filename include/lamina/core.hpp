@@ -7,5 +7,6 @@
 #include "lamina/core/eigen_interop.hpp"
 #include "lamina/core/error.hpp"
 #include "lamina/core/simd.hpp"
+#include "lamina/core/serialize.hpp"
 #include "lamina/core/tensor.hpp"
 #include "lamina/core/thread_pool.hpp"

@@ -62,6 +62,9 @@ struct AttentionShape {
     std::int64_t n_queries = 0, n_keys = 0;
     float scale = 1.f;
     float softcap = 0.f;  // 0: off; otherwise logits become softcap·tanh(logit/softcap)
+    // 0: key j is stored at index j. Otherwise the keys and values are a ring (a sliding-window cache): key j lives
+    // at index j mod key_ring, a multiple of kKeyTile, so a tile never wraps.
+    std::int64_t key_ring = 0;
 };
 
 // Floats padded to whole registers.
@@ -104,7 +107,8 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
     alignas(simd::kAlign) float p[BQ][T];
     for (std::int64_t k0 = kb - kb % T; k0 < ke; k0 += T) {
         // Scores of BQ queries × T keys: head_dim broadcast-FMAs per query on the d-major tile.
-        const float* tile = kt + (k0 / T) * hd * T;
+        const std::int64_t slot0 = s.key_ring ? k0 % s.key_ring : k0;
+        const float* tile = kt + (slot0 / T) * hd * T;
         FloatV sc[BQ];
         for (auto& x : sc) x = FloatV(0.f);
         for (int d = 0; d < hd; ++d) {
@@ -145,7 +149,7 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
             FloatV a[BQ];
             for (int b = 0; b < BQ; ++b) a[b] = simd::load(acc[b] + c);
             for (std::int64_t j = 0; j < kn; ++j) {
-                const FloatV vj = simd::load(v + (k0 + j) * v_ld + c);
+                const FloatV vj = simd::load(v + (slot0 + j) * v_ld + c);
 #pragma GCC unroll 8
                 for (int b = 0; b < BQ; ++b) a[b] = xsimd::fma(FloatV(p[b][j]), vj, a[b]);
             }

@@ -33,6 +33,12 @@ struct SlidingWindow {
         const int w = c.head_windows.empty() ? c.sliding_window : c.head_windows[std::size_t(h)];
         return {w > 0 ? q - w + 1 : 0, q + 1};
     }
+    // The most keys any head sees (0: unbounded): what the layer's cache must hold (KvCache::windowed).
+    static std::int64_t window(const ModelConfig& c) {
+        if (c.head_windows.empty()) return c.sliding_window;
+        const bool unbounded = std::ranges::find(c.head_windows, 0) != c.head_windows.end();
+        return unbounded ? 0 : std::ranges::max(c.head_windows);
+    }
 };
 
 template <class M>
@@ -71,7 +77,10 @@ struct Attention {
     using State = KvCache;
 
     static State make_state(const ModelConfig& c, std::int64_t capacity) {
-        return KvCache(c.n_kv_heads, c.head_dim, capacity);
+        if constexpr (requires { Mask::window(c); })
+            return KvCache::windowed(c.n_kv_heads, c.head_dim, capacity, Mask::window(c));
+        else
+            return KvCache(c.n_kv_heads, c.head_dim, capacity);
     }
     static void prepare(const ModelConfig& c, SharedTables& t) { Positions::prepare(c, t); }
     static std::size_t scratch_bytes(const ModelConfig& c, std::int64_t tokens) {
@@ -80,16 +89,20 @@ struct Attention {
                kernels::attention_scratch_bytes(c.n_heads, c.head_dim, c.max_positions) + 4 * simd::kAlign;
     }
 
-    // The score modifier handed to the kernel: query row i is at position pos0 + i, key j at position j. Padded
-    // is a template flag so that calls without a padding mask (every decoder step) keep the score pass free.
+    // The score modifier handed to the kernel: query row i is at position pos0 + i; kernel key index j is position
+    // j + key_offset (the positions an evicting cache dropped; 0 otherwise). Padded is a template flag so that calls
+    // without a padding mask (every decoder step) keep the score pass free.
     template <bool Padded>
     struct Scores {
         const ModelConfig& c;
         const SharedTables& tables;
-        std::int64_t pos0;
+        std::int64_t pos0, key_offset;
         std::span<const std::uint8_t> key_padding;  // ForwardContext::key_padding, when Padded
         static constexpr bool adjusts_scores = Positions::biases_scores || Padded;
-        kernels::KeyRange range(int h, std::int64_t i) const { return Mask::range(c, h, pos0 + i); }
+        kernels::KeyRange range(int h, std::int64_t i) const {
+            const kernels::KeyRange r = Mask::range(c, h, pos0 + i);
+            return {std::max<std::int64_t>(0, r.begin - key_offset), r.end - key_offset};
+        }
         simd::FloatV adjust(int h, std::int64_t i, std::int64_t k0, simd::FloatV s) const {
             if constexpr (Positions::biases_scores) s = s + Positions::bias(tables, h, pos0 + i, k0);
             if constexpr (Padded) {
@@ -108,40 +121,98 @@ struct Attention {
     // residual [T, d] += attention(x) for the T normalised rows x at positions pos0 … pos0+T−1.
     static void forward(const Weights& w, const ModelConfig& c, State& cache, TensorView<const float> x,
                         TensorView<float> residual, const ForwardContext& ctx) {
-        const std::int64_t T = x.rows(), q_width = std::int64_t(c.n_heads) * c.head_dim,
-                           kv_width = std::int64_t(c.n_kv_heads) * c.head_dim, width = q_width + 2 * kv_width;
-        LAMINA_CHECK(cache.size() == ctx.pos0, "Attention: the cache holds ", cache.size(),
-                     " positions but this call starts at position ", ctx.pos0);
+        forward_rows(w, c, x, residual, ctx, [&](float* qkv, float* out) { attend(c, cache, qkv, x.rows(), out, ctx); });
+    }
+
+    // A batched decode step: row b of x is the next token of sequence b, with cache state(b) and context rows[b]
+    // (its position). The projections run as one GEMM over all rows, the attention per sequence.
+    template <class StateOf>
+    static void forward_batch(const Weights& w, const ModelConfig& c, StateOf&& state, TensorView<const float> x,
+                              TensorView<float> residual, const ForwardContext& ctx,
+                              std::span<const ForwardContext> rows) {
+        forward_rows(w, c, x, residual, ctx, [&](float* qkv, float* out) {
+            for (std::size_t b = 0; b < rows.size(); ++b)
+                attend(c, state(b), qkv + std::int64_t(b) * qkv_width(c), 1,
+                       out + std::int64_t(b) * c.n_heads * c.head_dim, rows[b]);
+        });
+    }
+
+    // Caches the keys and values of rows x without attending: a layer an early-exited token skips still sees the
+    // token, so the next tokens find a consistent cache.
+    static void propagate(const Weights& w, const ModelConfig& c, State& cache, TensorView<const float> x,
+                          const ForwardContext& ctx) {
         ArenaScope scope(*ctx.arena);
-        auto qkv = ctx.arena->alloc<float>(std::size_t(T * width));
-        w.qkv.forward(x, TensorView<float>(qkv.data(), {T, width}), ctx.pool);
+        attend(c, cache, project(w, c, x, ctx), x.rows(), nullptr, ctx);
+    }
+
+private:
+    static std::int64_t qkv_width(const ModelConfig& c) { return std::int64_t(c.n_heads + 2 * c.n_kv_heads) * c.head_dim; }
+
+    // qkv = x·[Wq; Wk; Wv]ᵀ (+ QK-norm), in the caller's arena scope.
+    static float* project(const Weights& w, const ModelConfig& c, TensorView<const float> x, const ForwardContext& ctx) {
+        const std::int64_t T = x.rows(), q_width = std::int64_t(c.n_heads) * c.head_dim, width = qkv_width(c);
+        float* qkv = ctx.arena->alloc<float>(std::size_t(T * width)).data();
+        w.qkv.forward(x, TensorView<float>(qkv, {T, width}), ctx.pool);
         if constexpr (has_qk_norm) {
             for (std::int64_t t = 0; t < T; ++t) {
                 const auto heads = [&](std::int64_t offset, int n) {
-                    return TensorView<float>::matrix(qkv.data() + t * width + offset, n, c.head_dim, c.head_dim);
+                    return TensorView<float>::matrix(qkv + t * width + offset, n, c.head_dim, c.head_dim);
                 };
                 QkNorm::apply(w.q_norm, heads(0, c.n_heads), heads(0, c.n_heads), c.norm_eps);
                 QkNorm::apply(w.k_norm, heads(q_width, c.n_kv_heads), heads(q_width, c.n_kv_heads), c.norm_eps);
             }
         }
-        Positions::rotate(c, ctx, qkv.data(), width, T);
-        cache.append(qkv.data() + q_width, qkv.data() + q_width + kv_width, width, T);
+        return qkv;
+    }
 
+    // Projects x, lets attend_all(qkv, out) fill the attention outputs, then residual += out·Woᵀ.
+    template <class AttendAll>
+    static void forward_rows(const Weights& w, const ModelConfig& c, TensorView<const float> x,
+                             TensorView<float> residual, const ForwardContext& ctx, AttendAll&& attend_all) {
+        const std::int64_t T = x.rows(), q_width = std::int64_t(c.n_heads) * c.head_dim;
+        ArenaScope scope(*ctx.arena);
+        float* qkv = project(w, c, x, ctx);
         auto out = ctx.arena->alloc<float>(std::size_t(T * q_width));
-        const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, T, cache.size(),
-                                            c.attention_scale(), c.attn_softcap};
-        const auto attend = [&](const auto& scores) {
-            kernels::attention(shape, qkv.data(), width, cache.keys(), cache.values(), out.data(), q_width, scores,
-                               *ctx.arena, ctx.pool);
-        };
-        if (ctx.key_padding.empty()) {
-            attend(Scores<false>{c, *ctx.tables, ctx.pos0, {}});
-        } else {
-            LAMINA_CHECK(std::int64_t(ctx.key_padding.size()) >= cache.size(), "Attention: the key padding mask covers ",
-                         ctx.key_padding.size(), " positions, the cache holds ", cache.size());
-            attend(Scores<true>{c, *ctx.tables, ctx.pos0, ctx.key_padding});
-        }
+        attend_all(qkv, out.data());
         w.o.forward(TensorView<const float>(out.data(), {T, q_width}), residual, ctx.pool, Activation::identity, true);
+    }
+
+    // For T projected rows of one sequence at positions ctx.pos0…: rotate q and k, cache k and v, write the
+    // attention outputs (rows q_width apart; out = nullptr caches only). A ring cache takes the rows in slices it
+    // can hold; an evicting cache drops keys once they have been attended to.
+    static void attend(const ModelConfig& c, KvCache& cache, float* qkv, std::int64_t T, float* out,
+                       const ForwardContext& ctx) {
+        const std::int64_t q_width = std::int64_t(c.n_heads) * c.head_dim,
+                           kv_width = std::int64_t(c.n_kv_heads) * c.head_dim, width = qkv_width(c);
+        LAMINA_CHECK(cache.size() == ctx.pos0, "Attention: the cache holds ", cache.size(),
+                     " positions but this call starts at position ", ctx.pos0);
+        LAMINA_CHECK(cache.evicted() == 0 || (!Positions::biases_scores && ctx.key_padding.empty()),
+                     "Attention: an evicting KV cache cannot serve position biases or key padding");
+        Positions::rotate(c, ctx, qkv, width, T);
+        for (std::int64_t t0 = 0; t0 < T;) {
+            const std::int64_t n = std::min(T - t0, cache.max_append());
+            float* rows = qkv + t0 * width;
+            cache.append(rows + q_width, rows + q_width + kv_width, width, n);
+            if (out) {
+                const kernels::AttentionShape shape{c.n_heads,        c.n_kv_heads,       c.head_dim,
+                                                    n,                cache.kernel_keys(), c.attention_scale(),
+                                                    c.attn_softcap,   cache.key_ring()};
+                const auto run = [&](const auto& scores) {
+                    kernels::attention(shape, rows, width, cache.keys(), cache.values(), out + t0 * q_width, q_width,
+                                       scores, *ctx.arena, ctx.pool);
+                };
+                if (ctx.key_padding.empty()) {
+                    run(Scores<false>{c, *ctx.tables, ctx.pos0 + t0, cache.evicted(), {}});
+                } else {
+                    LAMINA_CHECK(std::int64_t(ctx.key_padding.size()) >= cache.size(),
+                                 "Attention: the key padding mask covers ", ctx.key_padding.size(),
+                                 " positions, the cache holds ", cache.size());
+                    run(Scores<true>{c, *ctx.tables, ctx.pos0 + t0, 0, ctx.key_padding});
+                }
+            }
+            t0 += n;
+        }
+        cache.evict_over_budget();
     }
 };
 

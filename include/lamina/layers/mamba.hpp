@@ -19,6 +19,7 @@
 // Projections carry no bias and the conv does (use_bias=False, use_conv_bias=True: HF's defaults and every released
 // checkpoint's); the activation is SiLU, the only one mamba_ssm's kernels support. Mamba-2's dt clamp
 // (time_step_limit) is left out: its default (0, inf) is a no-op after the softplus.
+#include "lamina/core/serialize.hpp"
 #include "lamina/kernels/norm.hpp"
 #include "lamina/kernels/selective_scan.hpp"
 #include "lamina/layers/context.hpp"
@@ -38,6 +39,27 @@ struct SsmState {
         ssm.fill(0.f);
         position = 0;
     }
+    // Copies another state of the same shape into this one's buffers (snapshot restore: no allocation).
+    void assign(const SsmState& o) {
+        LAMINA_CHECK(o.conv.size() == conv.size() && o.ssm.size() == ssm.size(), "SsmState: restoring a state of ",
+                     o.conv.size(), "+", o.ssm.size(), " floats into one of ", conv.size(), "+", ssm.size());
+        std::copy_n(o.conv.data(), conv.size(), conv.data());
+        std::copy_n(o.ssm.data(), ssm.size(), ssm.data());
+        position = o.position;
+    }
+    void save(std::ostream& out) const {
+        for (std::int64_t v : {std::int64_t(conv.size()), std::int64_t(ssm.size()), position}) serial::write_value(out, v);
+        serial::write_values(out, conv.data(), conv.size());
+        serial::write_values(out, ssm.data(), ssm.size());
+    }
+    void load(std::istream& in) {
+        serial::expect_value(in, std::int64_t(conv.size()), "SsmState conv size");
+        serial::expect_value(in, std::int64_t(ssm.size()), "SsmState ssm size");
+        position = serial::read_value<std::int64_t>(in, "SsmState position");
+        serial::read_values(in, conv.data(), conv.size(), "SsmState conv state");
+        serial::read_values(in, ssm.data(), ssm.size(), "SsmState ssm state");
+    }
+    std::size_t bytes() const { return (conv.size() + ssm.size()) * sizeof(float); }
     TensorView<float> conv_view(std::int64_t kernel) {
         return TensorView<float>(conv.data(), {kernel - 1, conv_channels});
     }

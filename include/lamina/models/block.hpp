@@ -11,6 +11,74 @@
 
 namespace lamina {
 
+// Which parts of a layer a forward call runs (a layer schedule may skip either).
+struct Sublayers {
+    bool mixer = true, ffn = true;
+};
+
+namespace detail {
+// A batched decode step through a token mixer: its own forward_batch when it has one (Attention: one GEMM for the
+// projections of all rows), otherwise one call per sequence on its row.
+template <class Mixer, class StateOf>
+void mix_batch(const typename Mixer::Weights& w, const ModelConfig& c, StateOf& state, TensorView<const float> h,
+               TensorView<float> residual, const ForwardContext& ctx, std::span<const ForwardContext> rows) {
+    if constexpr (requires { Mixer::forward_batch(w, c, state, h, residual, ctx, rows); }) {
+        Mixer::forward_batch(w, c, state, h, residual, ctx, rows);
+    } else {
+        for (std::size_t b = 0; b < rows.size(); ++b)
+            Mixer::forward(w, c, state(b), h.slice_rows(std::int64_t(b), 1), residual.slice_rows(std::int64_t(b), 1),
+                           rows[b]);
+    }
+}
+
+// Advances a mixer's state over rows h without producing its output: Mixer::propagate when the mixer has a cheaper
+// way (Attention caches k and v only), otherwise a full forward into discarded scratch.
+template <class Mixer>
+void propagate_state(const typename Mixer::Weights& w, const ModelConfig& c, typename Mixer::State& state,
+                     TensorView<const float> h, const ForwardContext& ctx) {
+    if constexpr (requires { Mixer::propagate(w, c, state, h, ctx); }) {
+        Mixer::propagate(w, c, state, h, ctx);
+    } else {
+        ArenaScope scope(*ctx.arena);
+        const TensorView<float> sink(ctx.arena->alloc<float>(std::size_t(h.rows() * h.cols())).data(),
+                                     {h.rows(), h.cols()});
+        Mixer::forward(w, c, state, h, sink, ctx);
+    }
+}
+
+// The entry points of a block B, written once around B's forward_with(w, c, x, ctx, run, mix) — its data flow with
+// the token mixer as a callable mix(h, residual) — and B's mixer_input(w, c, x, h).
+template <class B, class Mixer>
+struct BlockEntryPoints {
+    // x: the residual stream, [T, d_model], updated in place. `run` may leave a sublayer out (a layer schedule).
+    template <class W>
+    static void forward(const W& w, const ModelConfig& c, typename Mixer::State& state, TensorView<float> x,
+                        const ForwardContext& ctx, Sublayers run = {}) {
+        B::forward_with(w, c, x, ctx, run, [&](TensorView<const float> h, TensorView<float> r) {
+            Mixer::forward(w.mixer, c, state, h, r, ctx);
+        });
+    }
+    // A batched decode step: row b is the next token of the sequence with state(b) and context rows[b].
+    template <class W, class StateOf>
+    static void forward_batch(const W& w, const ModelConfig& c, StateOf&& state, TensorView<float> x,
+                              const ForwardContext& ctx, std::span<const ForwardContext> rows) {
+        B::forward_with(w, c, x, ctx, {}, [&](TensorView<const float> h, TensorView<float> r) {
+            mix_batch<Mixer>(w.mixer, c, state, h, r, ctx, rows);
+        });
+    }
+    // Brings the state up to date with x without changing x (early exit: a layer the token skips still caches
+    // its keys, computed from the exit hidden state, so later tokens see a consistent cache).
+    template <class W>
+    static void propagate(const W& w, const ModelConfig& c, typename Mixer::State& state, TensorView<const float> x,
+                          const ForwardContext& ctx) {
+        ArenaScope scope(*ctx.arena);
+        const TensorView<float> h(ctx.arena->alloc<float>(std::size_t(x.rows() * x.cols())).data(), {x.rows(), x.cols()});
+        B::mixer_input(w, c, x, h);
+        propagate_state<Mixer>(w.mixer, c, state, h, ctx);
+    }
+};
+}  // namespace detail
+
 struct PreNorm {};
 struct PostNorm {};
 struct ParallelNorm {};
@@ -32,7 +100,7 @@ concept ChannelMixer = requires(const ModelConfig& c, const typename F::Weights&
 };
 
 template <class Placement, Norm N, TokenMixer Mixer, ChannelMixer Ffn>
-struct Block {
+struct Block : detail::BlockEntryPoints<Block<Placement, N, Mixer, Ffn>, Mixer> {
     static_assert(std::is_same_v<Placement, PreNorm> || std::is_same_v<Placement, PostNorm> ||
                       std::is_same_v<Placement, ParallelNorm>,
                   "Block: Placement must be PreNorm, PostNorm or ParallelNorm");
@@ -61,24 +129,41 @@ struct Block {
         return 2 * h + std::max(Mixer::scratch_bytes(c, T), Ffn::scratch_bytes(c, T));
     }
 
-    // x: the residual stream, [T, d_model], updated in place.
-    static void forward(const Weights& w, const ModelConfig& c, State& state, TensorView<float> x,
-                        const ForwardContext& ctx) {
+    // forward(w, c, state, x, ctx, run), forward_batch and propagate: detail::BlockEntryPoints.
+
+private:
+    friend struct detail::BlockEntryPoints<Block, Mixer>;
+    // What the token mixer reads from the residual stream x (the state update of a skipped layer, propagate()).
+    static void mixer_input(const Weights& w, const ModelConfig& c, TensorView<const float> x, TensorView<float> h) {
+        if constexpr (std::is_same_v<Placement, PostNorm>)
+            copy_rows(x, h);
+        else
+            N::apply(w.mixer_norm, x, h, c.norm_eps);
+    }
+    // The block's data flow with the token mixer as a callable mix(h, residual): residual += mixer(h).
+    template <class Mix>
+    static void forward_with(const Weights& w, const ModelConfig& c, TensorView<float> x, const ForwardContext& ctx,
+                             Sublayers run, Mix&& mix) {
         const std::int64_t T = x.rows(), d = x.cols();
+        const bool ffn = has_ffn && run.ffn;
         ArenaScope scope(*ctx.arena);
         const TensorView<float> h(ctx.arena->alloc<float>(std::size_t(T * d)).data(), {T, d});
         if constexpr (std::is_same_v<Placement, PreNorm>) {
-            N::apply(w.mixer_norm, x, h, c.norm_eps);
-            Mixer::forward(w.mixer, c, state, h, x, ctx);
-            if constexpr (has_ffn) {
+            if (run.mixer) {
+                N::apply(w.mixer_norm, x, h, c.norm_eps);
+                mix(h, x);
+            }
+            if (ffn) {
                 N::apply(w.ffn_norm, x, h, c.norm_eps);
                 Ffn::forward(w.ffn, c, h, x, ctx);
             }
         } else if constexpr (std::is_same_v<Placement, PostNorm>) {
-            copy_rows(x, h);  // the mixer reads x while accumulating into it
-            Mixer::forward(w.mixer, c, state, h, x, ctx);
-            N::apply(w.mixer_norm, x, x, c.norm_eps);
-            if constexpr (has_ffn) {
+            if (run.mixer) {
+                copy_rows(x, h);  // the mixer reads x while accumulating into it
+                mix(h, x);
+                N::apply(w.mixer_norm, x, x, c.norm_eps);
+            }
+            if (ffn) {
                 copy_rows(x, h);
                 Ffn::forward(w.ffn, c, h, x, ctx);
                 N::apply(w.ffn_norm, x, x, c.norm_eps);
@@ -86,13 +171,12 @@ struct Block {
         } else {
             const TensorView<float> h2(ctx.arena->alloc<float>(std::size_t(T * d)).data(), {T, d});
             N::apply(w.mixer_norm, x, h, c.norm_eps);
-            N::apply(w.ffn_norm, x, h2, c.norm_eps);
-            Mixer::forward(w.mixer, c, state, h, x, ctx);
-            Ffn::forward(w.ffn, c, h2, x, ctx);
+            if (ffn) N::apply(w.ffn_norm, x, h2, c.norm_eps);
+            if (run.mixer) mix(h, x);
+            if (ffn) Ffn::forward(w.ffn, c, h2, x, ctx);
         }
     }
 
-private:
     static void copy_rows(TensorView<const float> from, TensorView<float> to) {
         for (std::int64_t r = 0; r < from.rows(); ++r) std::copy_n(from.row(r), from.cols(), to.row(r));
     }
@@ -101,7 +185,7 @@ private:
 // MacaronBlock<N, Mixer, Ffn>: the token mixer sandwiched between two half-step FFNs (Macaron-Net, Conformer):
 //   x += ½·ffn1(n1(x));  x += mixer(n2(x));  x += ½·ffn2(n3(x));  x = n4(x)
 template <Norm N, TokenMixer Mixer, ChannelMixer Ffn>
-struct MacaronBlock {
+struct MacaronBlock : detail::BlockEntryPoints<MacaronBlock<N, Mixer, Ffn>, Mixer> {
     struct Weights {
         typename N::Weights ffn1_norm, mixer_norm, ffn2_norm, out_norm;
         typename Mixer::Weights mixer;
@@ -126,8 +210,15 @@ struct MacaronBlock {
         return 2 * h + std::max(Mixer::scratch_bytes(c, T), Ffn::scratch_bytes(c, T));
     }
 
-    static void forward(const Weights& w, const ModelConfig& c, State& state, TensorView<float> x,
-                        const ForwardContext& ctx) {
+private:
+    friend struct detail::BlockEntryPoints<MacaronBlock, Mixer>;
+    // A skipped layer's mixer sees n2(x): the first half-step is skipped too.
+    static void mixer_input(const Weights& w, const ModelConfig& c, TensorView<const float> x, TensorView<float> h) {
+        N::apply(w.mixer_norm, x, h, c.norm_eps);
+    }
+    template <class Mix>
+    static void forward_with(const Weights& w, const ModelConfig& c, TensorView<float> x, const ForwardContext& ctx,
+                             Sublayers run, Mix&& mix) {
         const std::int64_t T = x.rows(), d = x.cols();
         ArenaScope scope(*ctx.arena);
         const TensorView<float> h(ctx.arena->alloc<float>(std::size_t(T * d)).data(), {T, d});
@@ -139,10 +230,12 @@ struct MacaronBlock {
             for (std::int64_t r = 0; r < T; ++r)
                 for (std::int64_t j = 0; j < d; ++j) x(r, j) += 0.5f * half(r, j);
         };
-        half_step(w.ffn1_norm, w.ffn1);
-        N::apply(w.mixer_norm, x, h, c.norm_eps);
-        Mixer::forward(w.mixer, c, state, h, x, ctx);
-        half_step(w.ffn2_norm, w.ffn2);
+        if (run.ffn) half_step(w.ffn1_norm, w.ffn1);
+        if (run.mixer) {
+            N::apply(w.mixer_norm, x, h, c.norm_eps);
+            mix(h, x);
+        }
+        if (run.ffn) half_step(w.ffn2_norm, w.ffn2);
         N::apply(w.out_norm, x, x, c.norm_eps);
     }
 };

@@ -8,6 +8,7 @@
 // Each layer keeps its own weights and state; the per-layer dispatch is a fold over the block types (one compare
 // per type and layer), never a virtual call.
 #include "lamina/models/block.hpp"
+#include "lamina/models/layer_schedule.hpp"
 
 #include <array>
 #include <tuple>
@@ -51,9 +52,57 @@ struct LayerStack {
     static std::size_t scratch_bytes(const ModelConfig& c, std::int64_t T) {
         return std::max({Blocks::scratch_bytes(c, T)...});
     }
+    static constexpr bool runs_layer_schedules = true;
     static void forward(const Weights& w, const ModelConfig& c, State& s, TensorView<float> x, const ForwardContext& ctx) {
+        run(w, c, s, x, ctx, {}, [](int, TensorView<const float>) { return false; });
+    }
+
+    // Runs the steps of a layer schedule (empty: every layer once, in order) over the residual stream x. After
+    // each step k, observe(k, x) may return true to exit early: the remaining steps then only bring their state
+    // up to date (Block::propagate). Returns the number of steps run in full.
+    template <class Observe>
+    static int run(const Weights& w, const ModelConfig& c, State& s, TensorView<float> x, const ForwardContext& ctx,
+                   std::span<const LayerStep> steps, Observe&& observe) {
+        const int n = steps.empty() ? c.n_layers : int(steps.size());
+        int full = n;
+        for (int e = 0; e < n; ++e) {
+            const LayerStep step = steps.empty() ? LayerStep{e} : steps[std::size_t(e)];
+            dispatch(c, step.layer, [&]<std::size_t J>(int i, std::size_t k) {
+                const auto& weights = std::get<J>(w.layers)[k];
+                auto& state = std::get<J>(s)[state_index<J>(c, steps, e, k)];
+                using B = BlockAt<J>;
+                if (e >= full) {
+                    if constexpr (requires { B::propagate(weights, c, state, x, ctx); })
+                        if (step.mixer) B::propagate(weights, c, state, x, ctx);
+                } else if constexpr (requires { B::forward(weights, c, state, x, ctx, Sublayers{}); }) {
+                    B::forward(weights, c, state, x, ctx, Sublayers{step.mixer, step.ffn});
+                } else {
+                    LAMINA_CHECK(step.mixer && step.ffn, "LayerSchedule: layer ", i, " cannot skip a sublayer");
+                    B::forward(weights, c, state, x, ctx);
+                }
+            });
+            if (e < full && e + 1 < n && observe(e, TensorView<const float>(x))) full = e + 1;
+        }
+        return full;
+    }
+
+    // The states a schedule needs besides the per-layer ones: one more per repeated occurrence of a layer.
+    static void add_schedule_states(const ModelConfig& c, State& s, std::span<const LayerStep> steps,
+                                    std::int64_t capacity) {
+        for (const LayerStep& step : steps)
+            if (step.occurrence > 0)
+                dispatch(c, step.layer, [&]<std::size_t J>(int, std::size_t) {
+                    std::get<J>(s).push_back(BlockAt<J>::make_state(c, capacity));
+                });
+    }
+
+    // A batched decode step: row b of x is the next token of the sequence whose stack state is state(b).
+    template <class StateOf>
+    static void forward_batch(const Weights& w, const ModelConfig& c, StateOf&& state, TensorView<float> x,
+                              const ForwardContext& ctx, std::span<const ForwardContext> rows) {
         for_each_layer(c, [&]<std::size_t J>(int, std::size_t k) {
-            BlockAt<J>::forward(std::get<J>(w.layers)[k], c, std::get<J>(s)[k], x, ctx);
+            BlockAt<J>::forward_batch(std::get<J>(w.layers)[k], c,
+                                      [&](std::size_t b) -> auto& { return std::get<J>(state(b))[k]; }, x, ctx, rows);
         });
     }
 
@@ -78,6 +127,30 @@ struct LayerStack {
     }
 
 private:
+    // Calls fn.template operator()<J>(i, k) for layer i alone (a schedule's step), with J and k as below.
+    template <class Fn>
+    static void dispatch(const ModelConfig& c, int i, Fn&& fn) {
+        const std::size_t j = Derived::block_index(c, i);
+        std::size_t k = 0;
+        for (int l = 0; l < i; ++l) k += Derived::block_index(c, l) == j;
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            ((j == J ? (fn.template operator()<J>(i, k), 0) : 0), ...);
+        }(std::index_sequence_for<Blocks...>{});
+    }
+
+    // Where step e's state lives in the vector of its block type J: a layer's first occurrence uses the layer's
+    // own state (index k among its type); later occurrences use the states add_schedule_states appended, in step
+    // order, after the per-layer ones.
+    template <std::size_t J>
+    static std::size_t state_index(const ModelConfig& c, std::span<const LayerStep> steps, int e, std::size_t k) {
+        if (steps.empty() || steps[std::size_t(e)].occurrence == 0) return k;
+        std::size_t index = 0;
+        for (int l = 0; l < c.n_layers; ++l) index += Derived::block_index(c, l) == J;
+        for (int f = 0; f < e; ++f)
+            index += steps[std::size_t(f)].occurrence > 0 && Derived::block_index(c, steps[std::size_t(f)].layer) == J;
+        return index;
+    }
+
     // Calls fn.template operator()<J>(i, k) for layers i = 0 … n_layers−1 in order, where J is layer i's block
     // type and k its index among the layers of that type.
     template <class Fn>
