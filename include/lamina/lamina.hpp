@@ -5,3 +5,4 @@
 #include "lamina/kernels.hpp"
 #include "lamina/layers.hpp"
 #include "lamina/models.hpp"
+#include "lamina/generate.hpp"
