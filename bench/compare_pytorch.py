@@ -9,6 +9,7 @@ benchmarks and prints both with the ratios. Run with Debian's /usr/bin/python3:
     bench/compare_pytorch.py --lamina build/bench/lamina_bench_models [--models gpt2,llama_0.5b] [--threads 1,2]
                              [--contexts 128,2048] [--out bench/results/compare_pytorch.json]
 
+Both sides are timed in CPU seconds per thread (medians), since the machine is shared.
 PyTorch reads OPENBLAS_CORETYPE and OMP_WAIT_POLICY when it loads: without SkylakeX, Debian's OpenBLAS misdetects
 this CPU and is several times slower, and without PASSIVE, idle OpenMP threads spin against the other process. The
 script re-executes itself with both set.
@@ -323,13 +324,16 @@ def token_ids(n, vocab, seed):
     return torch.tensor(out, dtype=torch.long)
 
 
+def cpu_seconds(fn):
+    """Process CPU seconds per thread of fn(): on a shared machine the wall time mostly measures the other
+    processes; lamina_bench_models reports the same measure (its tokens_per_s counters)."""
+    t0 = time.process_time()
+    fn()
+    return (time.process_time() - t0) / torch.get_num_threads()
+
+
 def median_time(fn, reps):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return sorted(cpu_seconds(fn) for _ in range(reps))[reps // 2]
 
 
 def prompt(m, name, ids, st):
@@ -368,11 +372,7 @@ def torch_figures(name, c, w, contexts, steps=8):
                     m.forward(ids[t:min(C, t + 512)], st)
             step_ids = token_ids(steps + 1, c["vocab_size"], 13)
             m.forward(step_ids[:1], st)  # warm-up step
-            times = []
-            for i in range(1, steps + 1):
-                t0 = time.perf_counter()
-                m.forward(step_ids[i:i + 1], st)
-                times.append(time.perf_counter() - t0)
+            times = [cpu_seconds(lambda: m.forward(step_ids[i:i + 1], st)) for i in range(1, steps + 1)]
             out[f"decode/ctx:{C}"] = 1 / sorted(times)[len(times) // 2]
     return out
 

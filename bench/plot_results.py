@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """PNG charts from the benchmark JSON under bench/results/ (Debian's python3-matplotlib):
 
-  models_decode.png   decode tokens/s by model, dtype and thread count, next to the bandwidth limit (read-probe GB/s
-                      ÷ weight bytes per token) — from lamina_bench_models JSON;
-  models_prefill.png  prefill tokens/s (512-token prompt) by model, dtype and threads, next to the FMA-peak limit;
+  models_decode.png   decode tokens/s by model, dtype, context and thread count, next to the bandwidth limit
+                      (read-probe GB/s ÷ weight bytes per token) — from lamina_bench_models JSON;
+  models_prefill.png  prefill tokens/s by model, dtype, prompt and threads, next to the FMA-peak limit;
   gemm.png            GEMM GFLOP/s of lamina (f32, bf16), Eigen and OpenBLAS by shape, against BM_peak_fma — from
                       lamina_bench_kernels JSON.
 
@@ -53,18 +53,18 @@ def grouped_bars(ax, groups, series, values, limits=None, ylabel=""):
 
 def model_charts(path, out_dir):
     r = runs(path)
-    for figure, param, limit_of, ylabel, fname in [
-        ("decode", "ctx:128", lambda x: x["read_probe_GB_per_s"] / x["weight_MB_per_token"] * 1e3,
-         "decode tokens/s (ctx 128); — = bandwidth limit", "models_decode.png"),
-        ("prefill", "prompt:512", lambda x: x["tokens_per_s"] / x["fma_fraction"],
-         "prefill tokens/s (512-token prompt); — = FMA-peak limit", "models_prefill.png"),
+    for figure, limit_of, ylabel, fname in [
+        ("decode", lambda x: x["read_probe_GB_per_s"] / x["weight_MB_per_token"] * 1e3,
+         "decode tokens/s; — = bandwidth limit", "models_decode.png"),
+        ("prefill", lambda x: x["tokens_per_s"] / x["fma_fraction"],
+         "prefill tokens/s; — = FMA-peak limit", "models_prefill.png"),
     ]:
         values, limits, models, series = {}, {}, [], []
         for name, x in r.items():
             parts = name.split("/")
-            if parts[0] != "BM_" + figure or parts[3] != param:
+            if parts[0] != "BM_" + figure:
                 continue
-            model, s = parts[1], f"{parts[2]} {parts[4].replace('threads:', '')}T"
+            model, s = parts[1], f"{parts[2]} {parts[3]} {parts[4].replace('threads:', '')}T"
             if model not in models:
                 models.append(model)
             if s not in series:
