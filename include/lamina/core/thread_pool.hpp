@@ -3,6 +3,9 @@
 // n threads starts n-1. Work is split statically into contiguous, deterministic ranges (results never depend on
 // timing), dispatch allocates nothing and takes no lock: an epoch counter announces a job, idle workers spin
 // briefly on it (a decode step issues kernels back to back, microseconds apart) and then sleep on the atomic.
+// Every wait spins with `pause` only for a few microseconds and then yields the core at each check: when there
+// are more runnable threads than cores (ctest -j, a shared machine), a waiter must not hold the core the thread it
+// waits for needs.
 //
 // One caller at a time: a region started while another is running — from a second thread, or nested inside a
 // job — runs inline on the calling thread, which gives the same result because the split is deterministic.
@@ -63,7 +66,7 @@ public:
         struct Join {
             ThreadPool& pool;
             ~Join() {
-                while (pool.pending_.load(std::memory_order_acquire) != 0) pause();
+                for (Backoff b; pool.pending_.load(std::memory_order_acquire) != 0;) b.wait();
                 pool.busy_.store(false, std::memory_order_release);
             }
         } join{*this};
@@ -92,6 +95,21 @@ public:
     }
 
 private:
+    // One step of a wait: a pause (a few ns, keeps the core hot) for the first kPauseSpins steps — long enough for
+    // the back-to-back kernels of one decode step — then a yield, which costs nothing when the core is idle and hands
+    // it over when another thread is runnable.
+    struct Backoff {
+        static constexpr int kPauseSpins = 2048;  // × 32 pauses ≈ 10–60 µs, depending on the CPU's pause latency
+        int spins = 0;
+        void wait() {
+            if (spins < kPauseSpins) {
+                ++spins;
+                for (int i = 0; i < 32; ++i) pause();
+            } else {
+                std::this_thread::yield();
+            }
+        }
+    };
     static void pause() {
 #if defined(__x86_64__)
         _mm_pause();
@@ -106,13 +124,13 @@ private:
             // Spin for a while (cheap wake-up between back-to-back kernels), then sleep on the epoch.
             const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
             std::uint64_t e;
-            while ((e = epoch_.load(std::memory_order_acquire)) == seen) {
+            for (Backoff b; (e = epoch_.load(std::memory_order_acquire)) == seen;) {
                 if (std::chrono::steady_clock::now() > spin_until) {
                     sleepers_.fetch_add(1);
                     epoch_.wait(seen);
                     sleepers_.fetch_sub(1);
                 } else {
-                    for (int i = 0; i < 32; ++i) pause();
+                    b.wait();
                 }
             }
             seen = e;

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace lamina {
 
@@ -68,6 +69,13 @@ inline void finish_tile(float* c, std::int64_t ldc, int m, int n, const float* b
 template <int MR, class WT>
 inline void micro_kernel(std::int64_t kc, const float* a, const WT* b, float* c, std::int64_t ldc, int m, int n,
                          bool load_c) {
+    // The C tile (MR rows × 2 cache lines) is read and written once per kc block, after the k loop, by which time
+    // it has long left the caches (C is revisited K/kKC times): fetch it now, while the loop hides the latency.
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        __builtin_prefetch(c + i * ldc, 1);
+        __builtin_prefetch(c + i * ldc + kNR - 1, 1);
+    }
     FloatV acc0[MR], acc1[MR];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = FloatV(0.f);
@@ -143,6 +151,14 @@ inline void gemv_panels(const float* x, const PackedMatrix<WT>& w, float* y, std
         for (auto& v : s) v = FloatV(0.f);
         std::int64_t k = 0;
         for (; k + 4 <= K; k += 4) {
+            // f32 panels: software prefetch 1 KiB ahead, measured 1.13× (24.5 → 27.6 GB/s, at the read probe's
+            // 27 GB/s; best of 11, shared machine). For bf16 panels (half the bytes per FMA) it measured 0.85×: off.
+            if constexpr (std::is_same_v<WT, float>) {
+                const char* ahead = reinterpret_cast<const char*>(b + k * kNR) + 1024;
+                constexpr int lines = 4 * kNR * int(sizeof(float)) / 64;  // the 4 rows' cache lines, 1 KiB on
+#pragma GCC unroll 8
+                for (int l = 0; l < lines; ++l) __builtin_prefetch(ahead + 64 * l);
+            }
 #pragma GCC unroll 4
             for (int u = 0; u < 4; ++u) {
                 FloatV b0, b1;
