@@ -1,8 +1,8 @@
 #pragma once
 // The five model shapes of the end-to-end benchmarks (and compare_pytorch.py), composed from lamina's primitives and
 // sized like the public checkpoints they stand for. Weights come from RandomSource, so nothing is downloaded.
-// When the Hugging Face presets (models/presets/) land, these aliases give way to the preset aliases; the configs
-// stay, since the benchmark needs max_positions ≥ 2048 + the decode steps even where the checkpoint has fewer.
+// The types are the Hugging Face presets' (models/presets/); the configs are the checkpoints' sizes, except that
+// max_positions is ≥ 2048 + the decode steps even where the checkpoint has fewer.
 #include "lamina/lamina.hpp"
 
 #include <string_view>
@@ -17,8 +17,7 @@ enum class ModelKind { decoder, encoder, encoder_decoder };
 inline constexpr int kBenchContext = 2048 + 256;
 
 // GPT-2 small (124M): learned positions, pre-norm LayerNorm, biases, tanh-GELU MLP, tied head.
-using Gpt2Arch = DecoderOnly<TokenPositionEmbedding,
-                             Repeat<Block<PreNorm, LayerNorm, Attention<NoPositions, Causal>, Mlp>>, LayerNorm>;
+using Gpt2Arch = Gpt2;
 inline ModelConfig gpt2_small_config() {
     ModelConfig c;
     c.d_model = 768, c.n_layers = 12, c.n_heads = 12, c.n_kv_heads = 12, c.head_dim = 64, c.d_ff = 3072;
@@ -29,9 +28,7 @@ inline ModelConfig gpt2_small_config() {
 
 // A Llama-shaped 0.5B (495M parameters): RMSNorm, RoPE, grouped-query attention (20 query heads over 4 K/V heads),
 // SwiGLU, untied head. Between TinyLlama and Qwen2-0.5B in shape, with Llama-2's 32000-token vocabulary.
-using LlamaArch = DecoderOnly<TokenEmbedding,
-                              Repeat<Block<PreNorm, RmsNorm, Attention<Rope<RopeLayout::rotate_half>, Causal>, GatedMlp>>,
-                              RmsNorm>;
+using LlamaArch = Llama;
 inline ModelConfig llama_0_5b_config() {
     ModelConfig c;
     c.d_model = 1280, c.n_layers = 24, c.n_heads = 20, c.n_kv_heads = 4, c.head_dim = 64, c.d_ff = 3456;
@@ -40,8 +37,7 @@ inline ModelConfig llama_0_5b_config() {
 }
 
 // BERT-base (110M): post-norm LayerNorm encoder, token + position + type embeddings, erf-GELU MLP.
-using BertArch = Encoder<BertEmbedding, Repeat<Block<PostNorm, LayerNorm, Attention<NoPositions, Bidirectional>, Mlp>>,
-                         NoNorm>;
+using BertArch = Bert;
 inline ModelConfig bert_base_config() {
     ModelConfig c;
     c.d_model = 768, c.n_layers = 12, c.n_heads = 12, c.n_kv_heads = 12, c.head_dim = 64, c.d_ff = 3072;
@@ -51,10 +47,7 @@ inline ModelConfig bert_base_config() {
 }
 
 // T5-small (60M): 6 + 6 layers, RMSNorm, relative position buckets, ReLU MLP, tied and rescaled head.
-using T5EncoderBlock = Block<PreNorm, RmsNorm, Attention<T5RelativeBias<true>, Bidirectional>, Mlp>;
-using T5DecoderBlock = DecoderBlock<RmsNorm, Attention<T5RelativeBias<false>, Causal>, CrossAttention, Mlp>;
-using T5Arch = EncoderDecoder<TokenEmbedding, Repeat<T5EncoderBlock>, Repeat<T5DecoderBlock>, T5RelativeBias<true>,
-                              T5RelativeBias<false>>;
+using T5Arch = T5v10;
 inline ModelConfig t5_small_config() {
     ModelConfig c;
     c.d_model = 512, c.n_layers = 6, c.n_decoder_layers = 6, c.n_heads = 8, c.n_kv_heads = 8, c.head_dim = 64;
@@ -68,7 +61,7 @@ using T5DecoderOnlyArch = DecoderOnly<TokenEmbedding, Repeat<Block<PreNorm, RmsN
                                       RmsNorm>;
 
 // Mamba-130M: 24 Mamba-1 mixers (d_inner 1536, state 16, conv 4, dt_rank 48), RMSNorm, tied head.
-using MambaArch = DecoderOnly<TokenEmbedding, Repeat<Block<PreNorm, RmsNorm, Mamba, NoFfn>>, RmsNorm>;
+using MambaArch = Mamba1Lm;
 inline ModelConfig mamba_130m_config() {
     ModelConfig c;
     c.d_model = 768, c.n_layers = 24, c.vocab_size = 50280, c.max_positions = kBenchContext;
