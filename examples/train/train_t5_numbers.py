@@ -23,7 +23,7 @@ SPECIALS = ["<pad>", "</s>", "<unk>"]
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
 TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-STEPS, BATCH, LR = 800, 64, 3e-3
+STEPS, BATCH, LR = 600, 32, 3e-3
 BEAMS = 4
 
 
