@@ -2,8 +2,7 @@
 // chunk lengths (zero, and past the context), session resets, truncations and forks. Every call either fails with a
 // lamina::Error, leaving the session usable, or yields finite logits.
 #include "fuzz_input.hpp"
-#include "lamina/io/tensor_sources.hpp"
-#include "lamina/models/model.hpp"
+#include "lamina/lamina.hpp"  // the whole library, as a user includes it (so clang-tidy sees every header)
 
 #include <cmath>
 #include <vector>
