@@ -24,7 +24,12 @@ public:
     explicit AlignedBuffer(std::size_t n) : size_(n) {
         LAMINA_CHECK(n <= std::numeric_limits<std::size_t>::max() / sizeof(T), "AlignedBuffer: ", n,
                      " elements overflow the address space");
-        if (n) data_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{simd::kAlign}));
+        if (!n) return;
+        try {
+            data_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{simd::kAlign}));
+        } catch (const std::bad_alloc&) {  // sizes often come from files: report them like any other bad input
+            detail::fail("AlignedBuffer: cannot allocate ", n * sizeof(T), " bytes");
+        }
     }
     AlignedBuffer(const AlignedBuffer& o) : AlignedBuffer(o.size_) {
         if (size_) std::memcpy(data_, o.data_, size_ * sizeof(T));

@@ -125,7 +125,9 @@ public:
                          shape_string({expected.begin(), expected.end()}));
         std::vector<float> out(std::size_t(e.numel()));
         switch (e.dtype) {
-            case FileDType::F32: std::memcpy(out.data(), e.bytes.data(), e.bytes.size()); break;
+            case FileDType::F32:
+                if (!out.empty()) std::memcpy(out.data(), e.bytes.data(), e.bytes.size());  // null if empty
+                break;
             case FileDType::F16: widen<f16>(e, out); break;
             case FileDType::BF16: widen<bf16>(e, out); break;
             case FileDType::F64:
@@ -155,6 +157,7 @@ public:
 private:
     template <class T>
     static void widen(const TensorEntry& e, std::vector<float>& out) {
+        if (out.empty()) return;  // memcpy from a null pointer is undefined even for 0 bytes
         std::vector<T> tmp(out.size());  // the mapped bytes need not be 2-byte aligned
         std::memcpy(tmp.data(), e.bytes.data(), e.bytes.size());
         convert(std::span<const T>(tmp), std::span<float>(out));
@@ -182,7 +185,8 @@ private:
                 }
                 continue;
             }
-            auto bad = [&](const auto&... why) { detail::fail(name, ": tensor \"", key, "\": ", why...); };
+            const std::string& tensor = key;  // clang < 16 cannot capture a structured binding
+            auto bad = [&](const auto&... why) { detail::fail(name, ": tensor \"", tensor, "\": ", why...); };
             if (!value.is_object()) bad("entry is not an object");
             TensorEntry e;
             e.name = key;
@@ -193,13 +197,13 @@ private:
                 bad("unknown dtype \"", dt->get<std::string>(), "\"");
             const auto sh = value.find("shape");
             if (sh == value.end() || !sh->is_array()) bad("missing or non-array shape");
+            // Every running product must fit an int64: TensorEntry::numel() recomputes it in that type, left to right.
+            constexpr auto kMaxElements = std::uint64_t(std::numeric_limits<std::int64_t>::max());
             std::uint64_t numel = 1;
             for (const auto& d : *sh) {
                 if (!d.is_number_unsigned()) bad("shape entries must be non-negative integers");
                 const std::uint64_t v = d.get<std::uint64_t>();
-                if (v > std::uint64_t(std::numeric_limits<std::int64_t>::max()) ||
-                    (v && numel > std::numeric_limits<std::uint64_t>::max() / v))
-                    bad("shape ", sh->dump(), " overflows");
+                if (v > kMaxElements || (v && numel > kMaxElements / v)) bad("shape ", sh->dump(), " overflows");
                 numel *= v;
                 e.shape.push_back(std::int64_t(v));
             }

@@ -4,9 +4,13 @@
 //                       including quantized checkpoints (io/quantized_checkpoint.hpp).
 //   RandomSource      — deterministic pseudo-random weights, for benchmarks and examples that need no file: each
 //                       tensor's values depend only on the seed and its name, norms' gains start at 1.
+//   FiniteSource      — wraps any source and rejects NaN and infinite weights as they load. Opt-in (one more pass
+//                       over every weight): Model<Arch>(config, FiniteSource(SafetensorsSource(path), path)).
 #include "lamina/io/quantized_checkpoint.hpp"
 #include "lamina/io/safetensors.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string_view>
 
@@ -53,6 +57,26 @@ public:
 private:
     std::uint64_t seed_;
     float scale_;
+};
+
+template <class Source>
+class FiniteSource {
+public:
+    // `label` (the file, usually) starts every error message.
+    explicit FiniteSource(const Source& source, std::string label = "weights")
+        : source_(source), label_(std::move(label)) {}
+    bool has(const std::string& name) const { return source_.has(name); }
+    std::vector<float> read(const std::string& name, std::span<const std::int64_t> shape) const {
+        std::vector<float> v = source_.read(name, shape);
+        const auto bad = std::find_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+        LAMINA_CHECK(bad == v.end(), label_, ": tensor \"", name, "\" holds ", *bad, " at index ", bad - v.begin(),
+                     " of ", v.size());
+        return v;
+    }
+
+private:
+    const Source& source_;
+    std::string label_;
 };
 
 }  // namespace lamina

@@ -229,6 +229,7 @@ public:
     static Tokenizer from_json(std::string_view text, const std::string& name) {
         Tokenizer t;
         t.name_ = name;
+        t.id_bound_ = text.size();
         t.parse_tokenizer_json(detail::parse_json_strict(text, name));
         return t;
     }
@@ -238,7 +239,9 @@ public:
     static Tokenizer from_vocab_merges(const std::string& vocab_path, const std::string& merges_path) {
         Tokenizer t;
         t.name_ = vocab_path;
-        const nlohmann::json vocab = detail::parse_json_strict(detail::read_text_file(vocab_path), vocab_path);
+        const std::string vocab_text = detail::read_text_file(vocab_path);
+        t.id_bound_ = vocab_text.size();
+        const nlohmann::json vocab = detail::parse_json_strict(vocab_text, vocab_path);
         const detail::JsonFields f{vocab_path};
         PreTokenizerStep byte_level;
         byte_level.kind = PreTokenizerStep::ByteLevel;
@@ -616,8 +619,12 @@ private:
         model_ = BpeModel(std::move(map), std::move(options));
     }
 
+    // Ids index tables of one entry per id, so an id is bounded by the file's size (a dense file spends at least
+    // six bytes per token): a few bytes of hostile JSON cannot ask for gigabytes.
     void grow_ids(std::int32_t max_id) {
         if (max_id < std::int32_t(tokens_.size())) return;
+        LAMINA_CHECK(std::size_t(max_id) < id_bound_, name_, ": token id ", max_id, " is implausibly large for a file of ",
+                     id_bound_, " bytes (ids index the embedding table densely)");
         tokens_.resize(std::size_t(max_id) + 1);
         assigned_.resize(std::size_t(max_id) + 1, false);
     }
@@ -839,6 +846,7 @@ private:
     }
 
     std::string name_;
+    std::size_t id_bound_ = 0;  // ids must stay below this (see grow_ids)
     BpeModel model_;
     std::vector<std::string> tokens_;  // by id: the vocabulary spelling (added tokens: their content)
     std::vector<bool> assigned_;

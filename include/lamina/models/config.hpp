@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace lamina {
@@ -80,6 +82,14 @@ struct ModelConfig {
         positive(n_layers, "n_layers");
         positive(vocab_size, "vocab_size");
         positive(max_positions, "max_positions");
+        using Field = std::pair<int, const char*>;
+        for (const auto& [v, name] : std::initializer_list<Field>{
+                 {n_heads, "n_heads"}, {n_kv_heads, "n_kv_heads"}, {head_dim, "head_dim"}, {d_ff, "d_ff"},
+                 {sliding_window, "sliding_window"}, {rotary_dim, "rotary_dim"}, {n_experts, "n_experts"},
+                 {shared_expert_ff, "shared_expert_ff"}, {type_vocab_size, "type_vocab_size"},
+                 {n_decoder_layers, "n_decoder_layers"}})
+            LAMINA_CHECK(v >= 0, "config: ", name, " must not be negative, got ", v);
+        for (const int w : head_windows) LAMINA_CHECK(w >= 0, "config: head_windows holds a negative window ", w);
         if (n_heads) {
             positive(head_dim, "head_dim");
             positive(n_kv_heads, "n_kv_heads");
