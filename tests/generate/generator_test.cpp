@@ -130,3 +130,61 @@ TEST_CASE("encoder-decoder generation encodes once and decodes greedily through 
     }
     CHECK(r.tokens == std::vector<std::int32_t>(target.begin() + 1, target.end()));
 }
+
+// DoLa through the Generator, against its definition computed here: the early layer's logits are those of the same
+// model with the later layers skipped (the logit lens = final norm and LM head after layer 0 of llama_gqa's two),
+// the score is log p_final - log p_early over the tokens with p_final >= alpha * max p_final, and the sampler's
+// processors (here a repetition penalty and seeded sampling) then act on those scores.
+TEST_CASE("DoLa in a Generator scores the contrast of the final and an early layer", "[generate][dola]") {
+    const std::int64_t V = llama().config().vocab_size;
+    const auto prompt = ids("prompt");
+    GenerationOptions o;
+    o.stop.max_new_tokens = 16;
+    o.sampling.repetition_penalty = 1.3f;
+    o.dola = DolaOptions{.layers = 1, .alpha = 0.1f};
+
+    const auto reference = [&](const SamplingOptions& sampling) {
+        auto full = llama().session();
+        auto early = llama().session(256, LayerSchedule::skipping(2, std::vector{1}));
+        std::vector<float> f(static_cast<std::size_t>(V)), e(static_cast<std::size_t>(V));
+        std::vector<std::int32_t> history = prompt, out;
+        TokenSampler sampler(sampling, std::int32_t(V));
+        std::span<const std::int32_t> feed = prompt;
+        for (int step = 0; step < 16; ++step) {
+            llama().forward(full, feed, TensorView<float>(f.data(), {1, V}));
+            llama().forward(early, feed, TensorView<float>(e.data(), {1, V}));
+            const auto log_softmax = [](std::vector<float>& x) {
+                double z = 0;
+                const float m = *std::max_element(x.begin(), x.end());
+                for (float v : x) z += std::exp(double(v) - m);
+                for (float& v : x) v = float(double(v) - m - std::log(z));
+            };
+            log_softmax(f), log_softmax(e);
+            const float cut = *std::max_element(f.begin(), f.end()) + std::log(0.1f);
+            for (std::size_t i = 0; i < f.size(); ++i)
+                f[i] = f[i] < cut ? -std::numeric_limits<float>::infinity() : f[i] - e[i];
+            history.push_back(sampler.sample(f, history));
+            out.push_back(history.back());
+            feed = std::span(&history.back(), 1);
+        }
+        return out;
+    };
+
+    Generator gen(llama());
+    const auto greedy = gen.generate(prompt, o).tokens;
+    CHECK(greedy == reference(o.sampling));
+    o.sampling.temperature = 0.9f, o.sampling.seed = 5;
+    const auto sampled = gen.generate(prompt, o).tokens;
+    CHECK(sampled == reference(o.sampling));
+
+    // The contrast changes what is generated (the test can tell DoLa from plain decoding).
+    auto plain = o;
+    plain.dola.reset();
+    plain.sampling.temperature = 0.f;
+    CHECK(gen.generate(prompt, plain).tokens != greedy);
+
+    o.dola->layers = 2;  // the lens must be an earlier layer than the last
+    CHECK_THROWS_WITH(gen.generate(prompt, o), Catch::Contains("lens layer 2 is outside 1..1"));
+    o.dola = DolaOptions{.layers = 1, .alpha = 0.f};
+    CHECK_THROWS_WITH(gen.generate(prompt, o), Catch::Contains("alpha 0 is outside (0, 1]"));
+}
