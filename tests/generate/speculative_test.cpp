@@ -89,7 +89,8 @@ TEST_CASE("greedy self-speculation (the target with a layer skipped drafts) is p
         CHECK(g.stats().accepted > 0);
         CHECK(g.stats().accepted < g.stats().drafted);  // the draft really is a different (shallower) model
     }
-    REQUIRE_THROWS_WITH(self_speculative_drafter(llama(), std::vector{2}), Catch::Contains("no layer of 0..1 is skipped"));
+    REQUIRE_THROWS_WITH(self_speculative_drafter(llama(), std::vector{2}),
+                        Catch::Contains("no layer of 0..1 is skipped"));
     REQUIRE_THROWS_WITH(self_speculative_drafter(llama(), std::vector{0, 1}), Catch::Contains("skipping every one"));
 }
 

@@ -99,12 +99,13 @@ private:
 //   SpeculativeGenerator spec(model, self, /*draft_tokens=*/4, &pool);
 template <RollbackModel M>
     requires requires(const M& m, std::int64_t max_chunk, LayerSchedule s) { m.session(max_chunk, s); }
-ModelDrafter<M> self_speculative_drafter(const M& model, std::span<const int> skipped_layers, ThreadPool* pool = nullptr,
-                                         std::int64_t max_chunk = 256) {
+ModelDrafter<M> self_speculative_drafter(const M& model, std::span<const int> skipped_layers,
+                                         ThreadPool* pool = nullptr, std::int64_t max_chunk = 256) {
     const int n = model.config().n_layers;
     LayerSchedule schedule = LayerSchedule::skipping(n, skipped_layers);
     // An empty schedule would mean "every layer": refuse it, and a list naming none of the model's layers.
-    LAMINA_CHECK(!schedule.empty(), "self_speculative_drafter: skipping every one of the ", n, " layers leaves no draft");
+    LAMINA_CHECK(!schedule.empty(), "self_speculative_drafter: skipping every one of the ", n,
+                 " layers leaves no draft");
     LAMINA_CHECK(std::int64_t(schedule.steps().size()) < n, "self_speculative_drafter: no layer of 0..", n - 1,
                  " is skipped (the draft would be the target)");
     return ModelDrafter<M>(model, model.session(max_chunk, std::move(schedule)), pool);
