@@ -4,6 +4,8 @@
 //   BM_speculative_lookup/k   prompt-lookup drafting on a repetitive prompt (a 32-token phrase said 4 times)
 //   BM_speculative_draft/k    a 2-layer draft model sharing the target's embedding, first 2 layers and head (the
 //                             same source names the same tensors): layer-skipping self-speculation
+//   BM_speculative_self/k/f  self-speculation: the target drafts for itself with layers f..7 skipped
+//                             (self_speculative_drafter; f = 2 runs the same layers as the draft model)
 //   BM_forward_tokens/T       one target forward over T tokens: the price of verifying T - 1 drafts
 // Counters: decode_tok/s (after the first token), ttft_ms, accept (accepted / drafted), tok/round. The speculative
 // speedup is decode_tok/s over BM_generate_plain's on the same prompt (the "repetitive" variant).
@@ -144,9 +146,19 @@ void BM_speculative_draft(benchmark::State& state) {
     run_speculative(state, drafter, pool);
 }
 
+// Args: draft tokens, first skipped layer (layers from it to the last are skipped).
+void BM_speculative_self(benchmark::State& state) {
+    ThreadPool pool(1);
+    std::vector<int> skipped;
+    for (int i = int(state.range(1)); i < target().config().n_layers; ++i) skipped.push_back(i);
+    auto drafter = self_speculative_drafter(target(), skipped, &pool);
+    run_speculative(state, drafter, pool);
+}
+
 }  // namespace
 
 BENCHMARK(BM_forward_tokens)->Arg(1)->Arg(2)->Arg(5)->Arg(9)->Arg(17)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_generate_plain)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_speculative_lookup)->Args({4, 1})->Args({8, 1})->Args({16, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_speculative_draft)->Args({2, 1})->Args({4, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_speculative_self)->Args({2, 2})->Args({4, 2})->Args({4, 4})->Unit(benchmark::kMillisecond)->UseRealTime();

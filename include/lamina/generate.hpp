@@ -3,6 +3,7 @@
 // encoder-decoder), beam search (with diverse groups), and lossless speculative decoding with model, self and
 // prompt-lookup drafters.
 #include "lamina/generate/beam_search.hpp"
+#include "lamina/generate/dola.hpp"
 #include "lamina/generate/drafter.hpp"
 #include "lamina/generate/generator.hpp"
 #include "lamina/generate/language_model.hpp"

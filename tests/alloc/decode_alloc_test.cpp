@@ -1,48 +1,12 @@
-// The decode step allocates nothing: this executable replaces the global allocation functions with counting ones
-// and decodes 100 tokens (after the prefill) through a decoder with sliding-window (ring cache) and global layers,
-// on a thread pool of 2. Its own binary, so the replaced operator new sees nothing but this test.
+// The decode step allocates nothing: 100 tokens decoded (after the prefill) through a decoder with sliding-window
+// (ring cache) and global layers, on a thread pool of 2, under the counting allocator.
+#include "counting_allocator.hpp"
 #include "lamina/io/tensor_sources.hpp"
 #include "lamina/models/model.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
-#include <cstdlib>
 #include <memory>
-#include <new>
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<long> allocations{0};
-
-void* counted(std::size_t n, std::size_t align) {
-    if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t size = (std::max<std::size_t>(n, 1) + align - 1) / align * align;
-    void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, size) : std::malloc(size);
-    if (!p) throw std::bad_alloc();
-    return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n, alignof(std::max_align_t)); }
-void* operator new[](std::size_t n) { return counted(n, alignof(std::max_align_t)); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted(n, std::size_t(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    try {
-        return counted(n, alignof(std::max_align_t));
-    } catch (...) {
-        return nullptr;
-    }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using namespace lamina;
 
@@ -67,18 +31,16 @@ TEST_CASE("a decode step allocates nothing", "[alloc]") {
     model.forward(session, prompt, row, &pool);
 
     // The counter sees allocations (so a zero below means something).
-    counting = true;
+    long before = test::allocations();
     auto probe = std::make_unique<int>(1);
-    counting = false;
-    REQUIRE(allocations.exchange(0) == 1);
+    REQUIRE(test::allocations() - before == 1);
 
     std::int32_t token = 0;
-    counting = true;
+    before = test::allocations();
     for (int step = 0; step < 100; ++step) {
         token = std::int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         model.forward(session, std::span(&token, 1), row, &pool);
     }
-    counting = false;
-    CHECK(allocations.load() == 0);
+    CHECK(test::allocations() - before == 0);
     CHECK(session.position() == 140);
 }

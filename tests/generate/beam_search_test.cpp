@@ -10,35 +10,22 @@
 using namespace lamina;
 
 namespace {
-const test::FixtureSource& fixture() {
-    static const test::FixtureSource src("generate");
-    return src;
-}
-std::vector<std::int32_t> ids(const std::string& name) {
-    const auto v = test::int64s(fixture(), name);
-    return {v.begin(), v.end()};
-}
-const test::LlamaModel& llama() {
-    static const test::FixtureSource src("llama_gqa");
-    static const test::LlamaModel model(src.config(), src);
-    return model;
-}
 
 void check_case(const std::string& name, std::int32_t beams, std::int32_t groups, float diversity,
                 std::int64_t max_new, float length_penalty, bool early) {
     BeamSearchOptions o;
     o.beams = beams, o.groups = groups, o.diversity_penalty = diversity, o.max_new_tokens = max_new;
-    o.length_penalty = length_penalty, o.early_stopping = early, o.eos_ids = ids("eos");
-    BeamSearch search(llama());
-    const auto got = search.search(ids("prompt"), o);
+    o.length_penalty = length_penalty, o.early_stopping = early, o.eos_ids = test::generate_ids("eos");
+    BeamSearch search(test::llama_gqa());
+    const auto got = search.search(test::generate_ids("prompt"), o);
 
     std::vector<std::vector<std::int32_t>> want(1);
-    for (const auto t : ids(name)) {
+    for (const auto t : test::generate_ids(name)) {
         if (t >= 0) want.back().push_back(t);
         else want.emplace_back();
     }
     want.pop_back();
-    const auto scores = fixture().read(name + "_scores", {});
+    const auto scores = test::generate_fixture().read(name + "_scores", {});
     INFO(name);
     REQUIRE(got.size() == want.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
@@ -63,10 +50,10 @@ TEST_CASE("diverse beam search matches transformers' group beam search", "[gener
 TEST_CASE("one beam is greedy decoding", "[generate][beam]") {
     BeamSearchOptions o;
     o.beams = 1, o.max_new_tokens = 12;
-    BeamSearch search(llama());
-    const auto got = search.search(ids("prompt"), o);
+    BeamSearch search(test::llama_gqa());
+    const auto got = search.search(test::generate_ids("prompt"), o);
     REQUIRE(got.size() == 1);
-    CHECK(got[0].tokens == ids("greedy"));
+    CHECK(got[0].tokens == test::generate_ids("greedy"));
 }
 
 TEST_CASE("encoder-decoder beam search with a beam per token is exhaustive", "[generate][beam]") {
@@ -113,6 +100,7 @@ TEST_CASE("encoder-decoder beam search with a beam per token is exhaustive", "[g
 TEST_CASE("beam search rejects beams that do not split into groups", "[generate][beam][errors]") {
     BeamSearchOptions o;
     o.beams = 5, o.groups = 2;
-    BeamSearch search(llama());
-    REQUIRE_THROWS_WITH(search.search(ids("prompt"), o), Catch::Contains("5 beams cannot be split into 2 groups"));
+    BeamSearch search(test::llama_gqa());
+    REQUIRE_THROWS_WITH(search.search(test::generate_ids("prompt"), o),
+                        Catch::Contains("5 beams cannot be split into 2 groups"));
 }

@@ -7,30 +7,14 @@
 
 using namespace lamina;
 
-namespace {
-const test::FixtureSource& fixture() {
-    static const test::FixtureSource src("generate");
-    return src;
-}
-std::vector<std::int32_t> ids(const std::string& name) {
-    const auto v = test::int64s(fixture(), name);
-    return {v.begin(), v.end()};
-}
-const test::LlamaModel& llama() {
-    static const test::FixtureSource src("llama_gqa");
-    static const test::LlamaModel model(src.config(), src);
-    return model;
-}
-}  // namespace
-
 TEST_CASE("greedy generation matches PyTorch's greedy decoding", "[generate]") {
-    Generator gen(llama(), nullptr, nullptr, 2);  // chunked prefill on the way
+    Generator gen(test::llama_gqa(), nullptr, nullptr, 2);  // chunked prefill on the way
     GenerationOptions o;
     o.stop.max_new_tokens = 12;
-    const auto r = gen.generate(ids("prompt"), o);
-    CHECK(r.tokens == ids("greedy"));
+    const auto r = gen.generate(test::generate_ids("prompt"), o);
+    CHECK(r.tokens == test::generate_ids("greedy"));
     CHECK(r.reason == StopReason::max_tokens);
-    CHECK(gen.tokens().size() == ids("prompt").size() + 12);
+    CHECK(gen.tokens().size() == test::generate_ids("prompt").size() + 12);
 }
 
 TEST_CASE("a seed reproduces a sampled run exactly, whatever the thread count", "[generate]") {
@@ -39,20 +23,20 @@ TEST_CASE("a seed reproduces a sampled run exactly, whatever the thread count", 
     o.sampling.repetition_penalty = 1.1f;
     o.stop.max_new_tokens = 30;
     ThreadPool one(1), two(2);
-    Generator a(llama(), &one), b(llama(), &two), c(llama());
-    const auto prompt = ids("prompt");
+    Generator a(test::llama_gqa(), &one), b(test::llama_gqa(), &two), c(test::llama_gqa());
+    const auto prompt = test::generate_ids("prompt");
     const auto ra = a.generate(prompt, o), rb = b.generate(prompt, o), rc = c.generate(prompt, o);
     CHECK(ra.tokens == rb.tokens);
     CHECK(ra.tokens == rc.tokens);
     CHECK(a.generate(prompt, o).tokens == ra.tokens);  // the generator is reusable
     o.sampling.seed = 8;
     CHECK(a.generate(prompt, o).tokens != ra.tokens);
-    CHECK(ra.tokens != ids("greedy"));
+    CHECK(ra.tokens != test::generate_ids("greedy"));
 }
 
 TEST_CASE("generation stops at EOS, at the budget, at the callback's request and at the context end", "[generate]") {
-    Generator gen(llama());
-    const auto prompt = ids("prompt"), greedy = ids("greedy");
+    Generator gen(test::llama_gqa());
+    const auto prompt = test::generate_ids("prompt"), greedy = test::generate_ids("greedy");
     GenerationOptions o;
     o.stop.max_new_tokens = 12;
     o.stop.eos_ids = {99, greedy[3]};
@@ -76,7 +60,7 @@ TEST_CASE("generation stops at EOS, at the budget, at the callback's request and
     o.stop.max_new_tokens = 1000;
     r = gen.generate(prompt, o);
     CHECK(r.reason == StopReason::context_full);
-    CHECK(std::int64_t(gen.tokens().size()) == llama().config().max_positions);
+    CHECK(std::int64_t(gen.tokens().size()) == test::llama_gqa().config().max_positions);
     CHECK(std::equal(greedy.begin(), greedy.end(), r.tokens.begin()));
 }
 
@@ -129,4 +113,62 @@ TEST_CASE("encoder-decoder generation encodes once and decodes greedily through 
         target.push_back(std::int32_t(std::max_element(last.begin(), last.end()) - last.begin()));
     }
     CHECK(r.tokens == std::vector<std::int32_t>(target.begin() + 1, target.end()));
+}
+
+// DoLa through the Generator, against its definition computed here: the early layer's logits are those of the same
+// model with the later layers skipped (the logit lens = final norm and LM head after layer 0 of llama_gqa's two),
+// the score is log p_final - log p_early over the tokens with p_final >= alpha * max p_final, and the sampler's
+// processors (here a repetition penalty and seeded sampling) then act on those scores.
+TEST_CASE("DoLa in a Generator scores the contrast of the final and an early layer", "[generate][dola]") {
+    const std::int64_t V = test::llama_gqa().config().vocab_size;
+    const auto prompt = test::generate_ids("prompt");
+    GenerationOptions o;
+    o.stop.max_new_tokens = 16;
+    o.sampling.repetition_penalty = 1.3f;
+    o.dola = DolaOptions{.layers = 1, .alpha = 0.1f};
+
+    const auto reference = [&](const SamplingOptions& sampling) {
+        auto full = test::llama_gqa().session();
+        auto early = test::llama_gqa().session(256, LayerSchedule::skipping(2, std::vector{1}));
+        std::vector<float> f(static_cast<std::size_t>(V)), e(static_cast<std::size_t>(V));
+        std::vector<std::int32_t> history = prompt, out;
+        TokenSampler sampler(sampling, std::int32_t(V));
+        std::span<const std::int32_t> feed = prompt;
+        for (int step = 0; step < 16; ++step) {
+            test::llama_gqa().forward(full, feed, TensorView<float>(f.data(), {1, V}));
+            test::llama_gqa().forward(early, feed, TensorView<float>(e.data(), {1, V}));
+            const auto log_softmax = [](std::vector<float>& x) {
+                double z = 0;
+                const float m = *std::max_element(x.begin(), x.end());
+                for (float v : x) z += std::exp(double(v) - m);
+                for (float& v : x) v = float(double(v) - m - std::log(z));
+            };
+            log_softmax(f), log_softmax(e);
+            const float cut = *std::max_element(f.begin(), f.end()) + std::log(0.1f);
+            for (std::size_t i = 0; i < f.size(); ++i)
+                f[i] = f[i] < cut ? -std::numeric_limits<float>::infinity() : f[i] - e[i];
+            history.push_back(sampler.sample(f, history));
+            out.push_back(history.back());
+            feed = std::span(&history.back(), 1);
+        }
+        return out;
+    };
+
+    Generator gen(test::llama_gqa());
+    const auto greedy = gen.generate(prompt, o).tokens;
+    CHECK(greedy == reference(o.sampling));
+    o.sampling.temperature = 0.9f, o.sampling.seed = 5;
+    const auto sampled = gen.generate(prompt, o).tokens;
+    CHECK(sampled == reference(o.sampling));
+
+    // The contrast changes what is generated (the test can tell DoLa from plain decoding).
+    auto plain = o;
+    plain.dola.reset();
+    plain.sampling.temperature = 0.f;
+    CHECK(gen.generate(prompt, plain).tokens != greedy);
+
+    o.dola->layers = 2;  // the lens must be an earlier layer than the last
+    CHECK_THROWS_WITH(gen.generate(prompt, o), Catch::Contains("lens layer 2 is outside 1..1"));
+    o.dola = DolaOptions{.layers = 1, .alpha = 0.f};
+    CHECK_THROWS_WITH(gen.generate(prompt, o), Catch::Contains("alpha 0 is outside (0, 1]"));
 }

@@ -73,6 +73,27 @@ TEST_CASE("greedy speculative decoding is plain greedy decoding, token for token
     }
 }
 
+TEST_CASE("greedy self-speculation (the target with a layer skipped drafts) is plain greedy decoding",
+          "[generate][speculative]") {
+    GenerationOptions o;
+    o.stop.max_new_tokens = 40;
+    Generator plain(llama());
+    const auto want = plain.generate(prompt(), o).tokens;
+    REQUIRE(want.size() == 40);
+    // llama_gqa has 2 layers: the draft runs layer 0 only.
+    auto self = self_speculative_drafter(llama(), std::vector{1});
+    for (const std::int64_t k : {1, 3, 5}) {
+        INFO("draft tokens " << k);
+        SpeculativeGenerator g(llama(), self, k);
+        CHECK(g.generate(prompt(), o).tokens == want);
+        CHECK(g.stats().accepted > 0);
+        CHECK(g.stats().accepted < g.stats().drafted);  // the draft really is a different (shallower) model
+    }
+    REQUIRE_THROWS_WITH(self_speculative_drafter(llama(), std::vector{2}),
+                        Catch::Contains("no layer of 0..1 is skipped"));
+    REQUIRE_THROWS_WITH(self_speculative_drafter(llama(), std::vector{0, 1}), Catch::Contains("skipping every one"));
+}
+
 TEST_CASE("speculative generation honours EOS and the token budget mid-round", "[generate][speculative]") {
     GenerationOptions o;
     o.stop.max_new_tokens = 20;

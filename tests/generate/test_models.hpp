@@ -25,4 +25,21 @@ inline std::vector<std::int64_t> int64s(const FixtureSource& src, const std::str
     return out;
 }
 
+// The fixture of tests/reference/generate.py (prompts, expected generations and scores on llama_gqa) and its ids.
+inline const FixtureSource& generate_fixture() {
+    static const FixtureSource src("generate");
+    return src;
+}
+inline std::vector<std::int32_t> generate_ids(const std::string& name) {
+    const auto v = int64s(generate_fixture(), name);
+    return {v.begin(), v.end()};
+}
+
+// The llama_gqa fixture model, loaded once per test binary.
+inline const LlamaModel& llama_gqa() {
+    static const FixtureSource src("llama_gqa");
+    static const LlamaModel model(src.config(), src);
+    return model;
+}
+
 }  // namespace lamina::test

@@ -2,24 +2,18 @@
 // (tests/reference/hf_bert_t5_ssm.py: config.json and model.safetensors with the hub's names, expected outputs from
 // PyTorch reimplementations of the HF models), loaded through the generic hf::with_model; the BERT classification
 // head; and the config errors of these families.
-#include "lamina/io/hf/model_dir.hpp"
+#include "hf_fixture.hpp"
 #include "model_fixture.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <functional>
-
-#include <unistd.h>
 
 using namespace lamina;
-namespace fs = std::filesystem;
+using test::hf_fixture, test::load_error_edited;
 
 namespace {
-
-fs::path fixture_dir(const std::string& name) { return fs::path(LAMINA_FIXTURE_DIR) / "hf" / name; }
 
 // Inputs and expected outputs of a fixture (expected.safetensors next to the checkpoint).
 struct Expected : test::FixtureSource {
@@ -48,7 +42,7 @@ std::int32_t argmax(std::span<const float> row) {
 Outputs run(const std::string& name, DType dtype = DType::f32) {
     const Expected in(name);
     ThreadPool pool(2);
-    return hf::with_model(fixture_dir(name), {.dtype = dtype}, [&](const auto& model) {
+    return hf::with_model(hf_fixture(name), {.dtype = dtype}, [&](const auto& model) {
         using M = std::remove_cvref_t<decltype(model)>;
         Outputs o{model_kind_v<M>, {}, {}, {}};
         if constexpr (EncoderOnly<M>) {
@@ -116,29 +110,6 @@ void check_generation(const std::string& name, ModelKind kind, const char* expec
     CHECK(o.greedy == e.ids("greedy_ids"));
 }
 
-// A copy of a fixture whose config.json is edited by `edit`, in a fresh temporary directory.
-fs::path edited_copy(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
-    const fs::path dir = fs::temp_directory_path() / ("lamina_hf2_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    fs::copy_file(fixture_dir(name) / "model.safetensors", dir / "model.safetensors");
-    std::ifstream in(fixture_dir(name) / "config.json");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto j = nlohmann::json::parse(hf::ConfigJson::quote_python_literals(text));
-    edit(j);
-    std::ofstream(dir / "config.json") << j.dump(2);
-    return dir;
-}
-
-std::string load_error(const fs::path& dir) {
-    try {
-        hf::with_model(dir, {}, [](const auto&) {});
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
 }  // namespace
 
 TEST_CASE("HF BERT: last hidden state with token types and padding", "[hf][presets][golden]") {
@@ -154,7 +125,7 @@ TEST_CASE("HF BertForSequenceClassification: bert. prefix, pooler and classifier
     const Expected e("bert_cls");
     CHECK(test::relative_error(run("bert_cls").main, e.values("expected_hidden")) <= kTolerance);
 
-    const auto dir = hf::ModelDir::open(fixture_dir("bert_cls"));
+    const auto dir = hf::ModelDir::open(hf_fixture("bert_cls"));
     const auto model = hf::load<hf::Bert>(dir);
     REQUIRE(model.config().num_labels == 3);  // from id2label
     const auto head = hf::Bert::classifier(dir.checkpoint(), model.config());
@@ -189,27 +160,27 @@ TEST_CASE("HF Mamba-2 in bfloat16: n_groups 2, untied head", "[hf][presets][gold
 
 TEST_CASE("HF Bamba: attention at layers 1 and 4, GQA, partial rotary, SwiGLU", "[hf][presets][golden]") {
     check_generation("bamba", ModelKind::causal_lm, "expected_logits");
-    const auto dir = hf::ModelDir::open(fixture_dir("bamba"));
+    const auto dir = hf::ModelDir::open(hf_fixture("bamba"));
     CHECK(hf::model_config<hf::Bamba>(dir).layer_types == std::vector<int>{0, 1, 0, 0, 1, 0});
 }
 
 TEST_CASE("HF presets of these families refuse configs they cannot run, naming the key", "[hf][presets][errors]") {
     using nlohmann::json;
-    CHECK_THAT(load_error(edited_copy("t5_v10", [](json& j) { j["feed_forward_proj"] = "gated-mish"; })),
+    CHECK_THAT(load_error_edited("t5_v10", [](json& j) { j["feed_forward_proj"] = "gated-mish"; }),
                Catch::Contains("feed_forward_proj") && Catch::Contains("mish"));
     // Declared gated, stored as v1.0: the v1.1 preset is chosen and names the gate tensor the file lacks.
-    CHECK_THAT(load_error(edited_copy("t5_v10", [](json& j) { j["feed_forward_proj"] = "gated-gelu"; })),
+    CHECK_THAT(load_error_edited("t5_v10", [](json& j) { j["feed_forward_proj"] = "gated-gelu"; }),
                Catch::Contains("wi_0"));
-    CHECK_THAT(load_error(edited_copy("bert", [](json& j) { j["position_embedding_type"] = "relative_key"; })),
+    CHECK_THAT(load_error_edited("bert", [](json& j) { j["position_embedding_type"] = "relative_key"; }),
                Catch::Contains("position_embedding_type"));
-    CHECK_THAT(load_error(edited_copy("mamba", [](json& j) { j["use_bias"] = true; })), Catch::Contains("use_bias"));
-    CHECK_THAT(load_error(edited_copy("mamba2_bf16", [](json& j) { j["num_heads"] = 6; })),
+    CHECK_THAT(load_error_edited("mamba", [](json& j) { j["use_bias"] = true; }), Catch::Contains("use_bias"));
+    CHECK_THAT(load_error_edited("mamba2_bf16", [](json& j) { j["num_heads"] = 6; }),
                Catch::Contains("num_heads 6"));
-    CHECK_THAT(load_error(edited_copy("mamba2_bf16", [](json& j) { j["time_step_limit"] = {0.0, 0.5}; })),
+    CHECK_THAT(load_error_edited("mamba2_bf16", [](json& j) { j["time_step_limit"] = {0.0, 0.5}; }),
                Catch::Contains("time_step_limit"));
-    CHECK_THAT(load_error(edited_copy("bamba", [](json& j) { j["attn_layer_indices"] = {1, 6}; })),
+    CHECK_THAT(load_error_edited("bamba", [](json& j) { j["attn_layer_indices"] = {1, 6}; }),
                Catch::Contains("attn_layer_indices entry 6"));
     // A layer listed as attention whose checkpoint holds Mamba weights: the missing tensor is named.
-    CHECK_THAT(load_error(edited_copy("bamba", [](json& j) { j["attn_layer_indices"] = {1, 3}; })),
+    CHECK_THAT(load_error_edited("bamba", [](json& j) { j["attn_layer_indices"] = {1, 3}; }),
                Catch::Contains("layers.3.self_attn.q_proj.weight"));
 }

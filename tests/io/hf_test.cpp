@@ -1,7 +1,7 @@
 // Hugging Face model directories (tests/reference/hf_checkpoints.py: tiny random checkpoints in HF layout, expected
 // outputs from a PyTorch reimplementation of each HF model) loaded through hf::with_model, and the errors a broken
 // directory gives.
-#include "lamina/io/hf/model_dir.hpp"
+#include "hf_fixture.hpp"
 #include "model_fixture.hpp"
 #include "test_util.hpp"
 
@@ -10,17 +10,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 using namespace lamina;
+using test::hf_fixture, test::load_error, test::ScratchDir;
 namespace fs = std::filesystem;
 
 namespace {
 
 // The causal-LM presets these fixtures exercise: the callables below only compile for causal LMs.
 using CausalPresets = hf::PresetList<hf::Gpt2, hf::Llama, hf::Mistral, hf::Qwen2, hf::Mixtral>;
-
-fs::path hf_fixture(const std::string& name) { return fs::path(LAMINA_FIXTURE_DIR) / "hf" / name; }
 
 struct Expected {
     std::vector<std::int32_t> input_ids, prompt_ids, greedy_ids;
@@ -56,28 +53,6 @@ std::vector<std::int32_t> greedy(const M& model, std::span<const std::int32_t> p
         model.forward(s, std::span(&out.back(), 1), last);
     }
     return out;
-}
-
-// Copies a fixture to a fresh temporary directory whose config.json the test may edit.
-struct ScratchDir {
-    fs::path path;
-    explicit ScratchDir(const std::string& fixture) {
-        path = fs::temp_directory_path() / ("lamina_hf_test_" + fixture + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::copy(hf_fixture(fixture), path);
-    }
-    ~ScratchDir() { fs::remove_all(path); }
-    nlohmann::json config() const { return nlohmann::json::parse(std::ifstream(path / "config.json")); }
-    void write_config(const nlohmann::json& j) const { std::ofstream(path / "config.json") << j.dump(); }
-};
-
-std::string load_error(const fs::path& dir) {
-    try {
-        hf::with_model(dir, {}, [](const auto&) {});
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
 }
 
 }  // namespace

@@ -38,8 +38,9 @@ inline void dola_contrast(std::span<float> logits, std::span<const float> early,
     }
 }
 
-// The same as a logit processor (the apply(logits, history, scratch) shape of generate/logit_processors.hpp): set
-// `early` to this step's early-layer logits before the pipeline runs.
+// The same as a logit processor (the apply(logits, history, scratch) shape of generate/logit_processors.hpp):
+// `early` views a buffer that holds this step's early-layer logits when the pipeline runs. Generator fills it
+// (GenerationOptions::dola) and puts the contrast first, before penalties and warpers, as Hugging Face does.
 struct DolaContrast {
     float alpha = 0.1f;
     std::span<const float> early;
@@ -47,6 +48,12 @@ struct DolaContrast {
     void apply(std::span<float> logits, std::span<const std::int32_t>, Scratch&) const {
         dola_contrast(logits, early, alpha);
     }
+};
+
+// DoLa in a Generator: contrast the final layer with the logit lens after `layers` layers (schedule steps).
+struct DolaOptions {
+    int layers = 1;
+    float alpha = 0.1f;
 };
 
 }  // namespace lamina

@@ -7,9 +7,10 @@
 //
 // ModelDrafter runs a second model (same vocabulary) in its own session. Self-speculation is the same drafter
 // over the target model itself, given a session that runs fewer layers (a layer schedule): the drafter only ever
-// sees a session, so any way of making a cheaper one plugs in.
+// sees a session, so any way of making a cheaper one plugs in; self_speculative_drafter builds the usual one.
 #include "lamina/generate/language_model.hpp"
 #include "lamina/generate/sampler.hpp"
+#include "lamina/models/layer_schedule.hpp"
 
 #include <optional>
 
@@ -89,5 +90,25 @@ private:
     std::vector<float> logits_;
     std::vector<std::int32_t> fed_, history_;
 };
+
+// Self-speculative decoding (Zhang et al. 2023, "Draft & Verify"): the target drafts for itself with the listed
+// layers skipped, so no second model and no second set of weights. The draft session has its own caches for the
+// layers it runs; the verifying target session is the generator's own.
+//
+//   auto self = self_speculative_drafter(model, std::vector{3, 5}, &pool);
+//   SpeculativeGenerator spec(model, self, /*draft_tokens=*/4, &pool);
+template <RollbackModel M>
+    requires requires(const M& m, std::int64_t max_chunk, LayerSchedule s) { m.session(max_chunk, s); }
+ModelDrafter<M> self_speculative_drafter(const M& model, std::span<const int> skipped_layers,
+                                         ThreadPool* pool = nullptr, std::int64_t max_chunk = 256) {
+    const int n = model.config().n_layers;
+    LayerSchedule schedule = LayerSchedule::skipping(n, skipped_layers);
+    // An empty schedule would mean "every layer": refuse it, and a list naming none of the model's layers.
+    LAMINA_CHECK(!schedule.empty(), "self_speculative_drafter: skipping every one of the ", n,
+                 " layers leaves no draft");
+    LAMINA_CHECK(std::int64_t(schedule.steps().size()) < n, "self_speculative_drafter: no layer of 0..", n - 1,
+                 " is skipped (the draft would be the target)");
+    return ModelDrafter<M>(model, model.session(max_chunk, std::move(schedule)), pool);
+}
 
 }  // namespace lamina

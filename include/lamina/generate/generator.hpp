@@ -2,13 +2,15 @@
 // Generator: prompt in, tokens out, for any LanguageModel. It owns one session, the logits row and the token
 // sequence (sized at construction), so after the prefill each step is: sample → stream/stop check → one-token
 // forward, with no allocation of its own. Causal LMs take a prompt; encoder-decoders take a source, encoded once,
-// and a decoder prompt (usually the decoder start token).
+// and a decoder prompt (usually the decoder start token). With `dola` set, each forward also writes the logit lens
+// of an early layer and the sampler scores the contrast of the two (generate/dola.hpp) instead of the logits.
 //
 //   Generator gen(model, &pool, &tokenizer);
 //   GenerationOptions o;
 //   o.sampling.temperature = 0.7f, o.sampling.top_p = 0.9f, o.sampling.seed = 42;
 //   o.stop.max_new_tokens = 100, o.stop.eos_ids = {*tokenizer.eos_id()};
 //   auto r = gen.generate(tokenizer.encode(prompt), o, [](std::int32_t, std::string_view text) { std::cout << text; });
+#include "lamina/generate/dola.hpp"
 #include "lamina/generate/language_model.hpp"
 #include "lamina/generate/sampler.hpp"
 #include "lamina/generate/stop_conditions.hpp"
@@ -18,6 +20,7 @@ namespace lamina {
 struct GenerationOptions {
     SamplingOptions sampling;
     StopConditions stop;
+    std::optional<DolaOptions> dola;  // Generator only, models with a logit lens (LensModel)
 };
 
 struct GenerationResult {
@@ -35,6 +38,7 @@ public:
         : model_(&model), pool_(pool), tokenizer_(tokenizer), session_(model.session(max_chunk)),
           logits_(std::size_t(model.config().vocab_size)) {
         tokens_.reserve(std::size_t(model.config().max_positions));
+        if constexpr (LensModel<M>) early_.resize(logits_.size());
     }
 
     // Causal LM: a new sequence starting with the prompt.
@@ -67,14 +71,19 @@ private:
         const std::int64_t V = model_->config().vocab_size, context = model_->config().max_positions;
         LAMINA_CHECK(std::int64_t(prompt.size()) < context, "Generator: a prompt of ", prompt.size(),
                      " tokens leaves no room in the context of ", context);
-        TokenSampler sampler(o.sampling, std::int32_t(V));
+        std::optional<DolaContrast> contrast;
+        if (o.dola) {
+            LAMINA_CHECK(LensModel<M>, "Generator: DoLa needs a model with a logit lens (Model::forward_with_lens)");
+            contrast = DolaContrast{o.dola->alpha, early_};
+        }
+        TokenSampler sampler(o.sampling, std::int32_t(V), contrast);
         StopChecker stop(o.stop, tokenizer_);
         tokens_.assign(prompt.begin(), prompt.end());
         const TensorView<float> row(logits_.data(), {1, V});
         GenerationResult r;
         r.tokens.reserve(std::size_t(std::min(o.stop.max_new_tokens, context)));
         if (stop.exhausted()) return r;
-        model_->forward(session_, prompt, row, pool_);  // prefill: logits of the last prompt token
+        forward(prompt, row, o.dola);  // prefill: logits of the last prompt token
         for (;;) {
             const std::int32_t id = sampler.sample(logits_, tokens_);
             tokens_.push_back(id);
@@ -87,15 +96,27 @@ private:
                 r.reason = StopReason::context_full;
                 return r;
             }
-            model_->forward(session_, std::span(&tokens_.back(), 1), row, pool_);
+            forward(std::span(&tokens_.back(), 1), row, o.dola);
         }
+    }
+
+    // One forward call; with DoLa, the early layer's logits land in early_ (the contrast's view).
+    void forward(std::span<const std::int32_t> tokens, TensorView<float> row, const std::optional<DolaOptions>& dola) {
+        if constexpr (LensModel<M>) {
+            if (dola) {
+                const TensorView<float> early(early_.data(), {1, row.cols()});
+                model_->forward_with_lens(session_, tokens, row, dola->layers, early, pool_);
+                return;
+            }
+        }
+        model_->forward(session_, tokens, row, pool_);
     }
 
     const M* model_;
     ThreadPool* pool_;
     const Tokenizer* tokenizer_;
     Session session_;
-    std::vector<float> logits_;
+    std::vector<float> logits_, early_;
     std::vector<std::int32_t> tokens_;
 };
 

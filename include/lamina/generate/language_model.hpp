@@ -28,6 +28,14 @@ concept RollbackModel = LanguageModel<M> && requires(typename M::Session& s, std
     s.truncate(position);
 };
 
+// Models with a logit lens (Model::forward_with_lens): what DoLa needs.
+template <class M>
+concept LensModel = LanguageModel<M> && requires(const M& m, typename M::Session& s,
+                                                 std::span<const std::int32_t> tokens, TensorView<float> logits,
+                                                 ThreadPool* pool) {
+    m.forward_with_lens(s, tokens, logits, 1, logits, pool);
+};
+
 template <class M>
 concept Seq2SeqModel = LanguageModel<M> && requires(const M& m, typename M::Session& s,
                                                     std::span<const std::int32_t> source, ThreadPool* pool) {

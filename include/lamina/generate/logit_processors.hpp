@@ -5,6 +5,7 @@
 // processors and warpers (transformers/generation/logits_process.py); presence and frequency penalties follow the
 // OpenAI API. Filtered tokens get -inf.
 #include "lamina/core/error.hpp"
+#include "lamina/generate/dola.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -143,8 +144,8 @@ struct BannedTokens {
     }
 };
 
-using AnyLogitProcessor = std::variant<RepetitionPenalty, PresenceFrequencyPenalty, LogitBias, BannedTokens,
-                                       Temperature, TopK, TopP, MinP>;
+using AnyLogitProcessor = std::variant<DolaContrast, RepetitionPenalty, PresenceFrequencyPenalty, LogitBias,
+                                       BannedTokens, Temperature, TopK, TopP, MinP>;
 
 // The processors of a generation, applied in the order they were added.
 class LogitPipeline {
@@ -177,6 +178,11 @@ private:
         LAMINA_CHECK(p.penalty > 0, "RepetitionPenalty: must be positive, got ", p.penalty);
     }
     void check(const PresenceFrequencyPenalty&) const {}
+    void check(const DolaContrast& p) const {
+        LAMINA_CHECK(p.alpha > 0.f && p.alpha <= 1.f, "DolaContrast: alpha ", p.alpha, " is outside (0, 1]");
+        LAMINA_CHECK(std::int64_t(p.early.size()) == vocab_, "DolaContrast: ", p.early.size(),
+                     " early logits for a vocabulary of ", vocab_);
+    }
     void check(const LogitBias& p) const {
         for (const auto& [id, b] : p.bias) check_id("LogitBias", id);
     }

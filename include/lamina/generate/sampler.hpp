@@ -6,6 +6,8 @@
 #include "lamina/generate/logit_processors.hpp"
 #include "lamina/generate/rng.hpp"
 
+#include <optional>
+
 namespace lamina {
 
 struct SamplingOptions {
@@ -20,12 +22,15 @@ struct SamplingOptions {
     std::uint64_t seed = 0;
 };
 
-inline LogitPipeline make_pipeline(const SamplingOptions& o, std::int32_t vocab) {
+// `contrast`: DoLa's layer contrast (generate/dola.hpp), which replaces the raw logits before anything else.
+inline LogitPipeline make_pipeline(const SamplingOptions& o, std::int32_t vocab,
+                                   const std::optional<DolaContrast>& contrast = {}) {
     LAMINA_CHECK(o.temperature >= 0, "SamplingOptions: temperature must be >= 0, got ", o.temperature);
     LAMINA_CHECK(o.top_k >= 0, "SamplingOptions: top_k must be >= 0, got ", o.top_k);
     LAMINA_CHECK(o.top_p > 0 && o.top_p <= 1, "SamplingOptions: top_p must be in (0, 1], got ", o.top_p);
     LAMINA_CHECK(o.min_p >= 0 && o.min_p <= 1, "SamplingOptions: min_p must be in [0, 1], got ", o.min_p);
     LogitPipeline p(vocab);
+    if (contrast) p.add(*contrast);
     if (o.repetition_penalty != 1.f) p.add(RepetitionPenalty{o.repetition_penalty});
     if (o.presence_penalty != 0.f || o.frequency_penalty != 0.f)
         p.add(PresenceFrequencyPenalty{o.presence_penalty, o.frequency_penalty});
@@ -48,8 +53,8 @@ inline std::int32_t argmax(std::span<const float> x) {
 
 class TokenSampler {
 public:
-    TokenSampler(const SamplingOptions& o, std::int32_t vocab)
-        : pipeline_(make_pipeline(o, vocab)), rng_(o.seed), greedy_(o.temperature == 0) {}
+    TokenSampler(const SamplingOptions& o, std::int32_t vocab, const std::optional<DolaContrast>& contrast = {})
+        : pipeline_(make_pipeline(o, vocab, contrast)), rng_(o.seed), greedy_(o.temperature == 0) {}
 
     bool greedy() const { return greedy_; }
     std::int32_t vocab() const { return pipeline_.vocab(); }

@@ -39,6 +39,7 @@ public:
         const std::int64_t V = model_->config().vocab_size, context = model_->config().max_positions;
         LAMINA_CHECK(std::int64_t(prompt.size()) < context, "SpeculativeGenerator: a prompt of ", prompt.size(),
                      " tokens leaves no room in the context of ", context);
+        LAMINA_CHECK(!o.dola, "SpeculativeGenerator: DoLa changes the target's distribution; use Generator");
         TokenSampler sampler(o.sampling, std::int32_t(V));
         StopChecker stop(o.stop, tokenizer_);
         drafter_->start(o.sampling);

@@ -31,15 +31,17 @@ void clear_state(S& s) {
 // recurrent state (Mamba) has folded the tokens in and refuses.
 template <class S>
 void truncate_state(S& s, std::int64_t position) {
-    if constexpr (requires { s.truncate(position); })
-        s.truncate(position);
-    else if constexpr (requires { s.reset(); })
+    if constexpr (requires { s.truncate(position); }) {
+        // A cache behind the position belongs to a layer this session's schedule skips: it holds nothing to forget.
+        if (s.size() > position) s.truncate(position);
+    } else if constexpr (requires { s.reset(); }) {
         detail::fail("Session::truncate: a recurrent (SSM) layer cannot roll back; take a snapshot() before the tokens and "
                          "restore() it instead");
-    else if constexpr (requires { s.begin(); })
+    } else if constexpr (requires { s.begin(); }) {
         for (auto& x : s) truncate_state(x, position);
-    else
+    } else {
         std::apply([&](auto&... parts) { (truncate_state(parts, position), ...); }, s);
+    }
 }
 
 // Calls fn(leaf) for every layer state (KvCache, SsmState: the types with save/load) of a stack state built from
