@@ -129,7 +129,7 @@ TEST_CASE("toy sentiment-bert: classifier logits and held-out accuracy match PyT
 
     int right = 0, same = 0;
     const auto& cases = e["held_out"];
-    std::vector<float> logits(std::size_t(L));
+    std::vector<float> logits(static_cast<std::size_t>(L));
     for (const auto& c : cases) {
         const auto ids = ids_of(c["input_ids"]);
         const auto T = std::int64_t(ids.size());
