@@ -71,17 +71,19 @@ void decode(std::int64_t gen, std::int32_t first, std::span<float> logits, Step&
 template <hf::Preset P>
 void bench_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const Plan& plan, ThreadPool& pool) {
     using M = typename P::Model;
-    std::fprintf(stderr, "lamina: loading %s\n", dir.path().string().c_str());
-    const auto t0 = Clock::now();
-    const M model = hf::load<P>(dir, load);
-    const double load_s = seconds_since(t0);
-    const ModelConfig& c = model.config();
+    const ModelConfig c = hf::model_config<P>(dir, load);  // checked before the load, which can take long
     if constexpr (CausalLm<M>)
         LAMINA_CHECK(plan.prompt_len + plan.gen <= c.max_positions, "--prompt-len ", plan.prompt_len, " + --gen ",
                      plan.gen, " tokens exceed the model's context of ", c.max_positions);
     else
         LAMINA_CHECK(plan.prompt_len <= c.max_positions, "--prompt-len ", plan.prompt_len,
                      " tokens exceed the model's context of ", c.max_positions);
+    if constexpr (EncoderDecoderLm<M>)
+        LAMINA_CHECK(plan.gen <= c.max_positions, "--gen ", plan.gen, " exceeds the model's context of ", c.max_positions);
+    std::fprintf(stderr, "lamina: loading %s\n", dir.path().string().c_str());
+    const auto t0 = Clock::now();
+    const M model = hf::load<P>(dir, load);
+    const double load_s = seconds_since(t0);
     std::vector<std::int32_t> prompt(std::size_t(plan.prompt_len));
     for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = std::int32_t((i * 7919 + 13) % std::size_t(c.vocab_size));
 
@@ -98,7 +100,6 @@ void bench_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const Plan
         model.forward(s, prompt, TensorView<float>(hidden.data(), {plan.prompt_len, c.d_model}), &pool);
         row("forward", plan.prompt_len, seconds_since(t1));
     } else if constexpr (EncoderDecoderLm<M>) {
-        LAMINA_CHECK(plan.gen <= c.max_positions, "--gen ", plan.gen, " exceeds the model's context of ", c.max_positions);
         std::vector<float> logits(std::size_t(c.vocab_size));
         auto s = model.session(1, plan.prompt_len);
         const auto t1 = Clock::now();

@@ -42,12 +42,14 @@ struct Request {
     bool print_ids = false;
     const Tokenizer* tokenizer = nullptr;
     std::int32_t decoder_start = 0;  // encoder-decoders
+    double load_seconds = 0;         // reported with the timing, after the run (stderr holds only the error on failure)
 };
 
 // Streams tokens to stdout as text (or ids without a tokenizer) and times them: the first token ends the prefill.
 class Stream {
 public:
-    explicit Stream(const Tokenizer* tokenizer) : tokenizer_(tokenizer), start_(Clock::now()) {}
+    Stream(const Tokenizer* tokenizer, double load_seconds)
+        : tokenizer_(tokenizer), load_seconds_(load_seconds), start_(Clock::now()) {}
 
     void operator()(std::int32_t id, std::string_view text) {
         if (count_++ == 0) first_ = Clock::now();
@@ -64,8 +66,10 @@ public:
         if (print_ids) print_id_line(ids);
         const double total = seconds_since(start_);
         const double ttft = count_ ? std::chrono::duration<double>(first_ - start_).count() : total;
-        std::fprintf(stderr, "lamina: %zu prompt tokens, %zu generated (%s); first token after %.1f ms, then %.1f tokens/s\n",
-                     prompt_tokens, ids.size(), reason, ttft * 1e3,
+        std::fprintf(stderr,
+                     "lamina: loaded in %.2f s; %zu prompt tokens, %zu generated (%s); first token after %.1f ms, "
+                     "then %.1f tokens/s\n",
+                     load_seconds_, prompt_tokens, ids.size(), reason, ttft * 1e3,
                      ids.size() > 1 ? double(ids.size() - 1) / std::max(total - ttft, 1e-9) : 0.0);
     }
 
@@ -76,6 +80,7 @@ public:
 
 private:
     const Tokenizer* tokenizer_;
+    double load_seconds_;
     Clock::time_point start_, first_;
     std::size_t count_ = 0;
 };
@@ -98,14 +103,14 @@ void run_beams(const M& model, const Request& r, ThreadPool& pool) {
         Stream::print_id_line(best.tokens);
     if (r.print_ids) Stream::print_id_line(best.tokens);
     const double s = seconds_since(t0);
-    std::fprintf(stderr, "lamina: beam search (%d beams): %zu tokens, score %.4f, %.3f s (%.1f tokens/s)\n", r.beams,
-                 best.tokens.size(), double(best.score), s, double(best.tokens.size()) / std::max(s, 1e-9));
+    std::fprintf(stderr, "lamina: loaded in %.2f s; beam search (%d beams): %zu tokens, score %.4f, %.3f s (%.1f tokens/s)\n",
+                 r.load_seconds, r.beams, best.tokens.size(), double(best.score), s, double(best.tokens.size()) / std::max(s, 1e-9));
 }
 
 template <class M, class Drafter>
 void run_speculative(const M& model, Drafter& drafter, std::int64_t k, const Request& r, ThreadPool& pool) {
     SpeculativeGenerator spec(model, drafter, k, &pool, r.tokenizer);
-    Stream stream(r.tokenizer);
+    Stream stream(r.tokenizer, r.load_seconds);
     const auto result = spec.generate(r.prompt, r.options, [&](std::int32_t id, std::string_view t) { stream(id, t); });
     stream.finish(result.tokens, r.prompt.size(), r.print_ids, stop_reason_name(result.reason));
     const auto& st = spec.stats();
@@ -114,15 +119,15 @@ void run_speculative(const M& model, Drafter& drafter, std::int64_t k, const Req
 }
 
 template <hf::Preset P>
-void generate_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const Request& r, ThreadPool& pool) {
+void generate_with(const hf::ModelDir& dir, const hf::LoadOptions& load, Request& r, ThreadPool& pool) {
     using M = typename P::Model;
-    auto t0 = Clock::now();
-    const M model = hf::load<P>(dir, load);
-    std::fprintf(stderr, "lamina: loaded %s in %.2f s\n", std::string(P::name).c_str(), seconds_since(t0));
     if constexpr (EncoderOnly<M>) {
         lamina::detail::fail("generate: ", dir.path().string(), " holds an encoder (", P::name,
                              "), which does not generate text");
     } else {
+        auto t0 = Clock::now();
+        const M model = hf::load<P>(dir, load);
+        r.load_seconds = seconds_since(t0);
         const bool speculative = r.lookup > 0 || r.draft_dir;
         LAMINA_CHECK(!(speculative && r.beams > 0), "--beam cannot be combined with --prompt-lookup or --draft-model");
         LAMINA_CHECK(!(r.lookup > 0 && r.draft_dir), "--prompt-lookup and --draft-model are alternatives; give one");
@@ -131,7 +136,7 @@ void generate_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const R
             LAMINA_CHECK(!speculative, "--prompt-lookup / --draft-model: speculative decoding needs a causal LM, not ",
                          P::name);
             Generator gen(model, &pool, r.tokenizer);
-            Stream stream(r.tokenizer);
+            Stream stream(r.tokenizer, r.load_seconds);
             const std::int32_t start[] = {r.decoder_start};
             const auto result =
                 gen.generate(r.prompt, start, r.options, [&](std::int32_t id, std::string_view t) { stream(id, t); });
@@ -145,7 +150,7 @@ void generate_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const R
                 const auto draft_dir = hf::ModelDir::open(*r.draft_dir);
                 t0 = Clock::now();
                 const M draft = hf::load<P>(draft_dir, load);  // same preset: one instantiation per architecture
-                std::fprintf(stderr, "lamina: loaded draft model in %.2f s\n", seconds_since(t0));
+                r.load_seconds += seconds_since(t0);
                 LAMINA_CHECK(draft.config().vocab_size == model.config().vocab_size, "--draft-model: vocabulary of ",
                              draft.config().vocab_size, " tokens, the model's is ", model.config().vocab_size);
                 ModelDrafter drafter(draft, &pool);
@@ -155,7 +160,7 @@ void generate_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const R
             }
         } else {
             Generator gen(model, &pool, r.tokenizer);
-            Stream stream(r.tokenizer);
+            Stream stream(r.tokenizer, r.load_seconds);
             const auto result = gen.generate(r.prompt, r.options, [&](std::int32_t id, std::string_view t) { stream(id, t); });
             stream.finish(result.tokens, r.prompt.size(), r.print_ids, stop_reason_name(result.reason));
         }
