@@ -29,8 +29,8 @@ struct LoadOptions {
     DType dtype = DType::f32;  // how matrices are packed: f32 or bf16
     int max_context = 0;       // > 0: caps max_positions (KV cache capacity, RoPE table) below the config's
                                // max_position_embeddings; ignored by presets whose positions are learned weights
-    std::optional<QuantFormat> quantize;  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
-                                          // decoder-only and encoder models
+    std::optional<QuantFormat> quantize{};  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
+                                            // decoder-only and encoder models
 };
 
 class ModelDir {
