@@ -19,8 +19,10 @@ public:
     Args(int argc, char** argv, int first, std::set<std::string> switches) {
         for (int i = first; i < argc; ++i) {
             const std::string a = argv[i];
-            LAMINA_CHECK(a.size() > 2 && a.starts_with("--"), "unexpected argument \"", a, "\" (options are --name value)");
-            const std::string name = a.substr(2);
+            const bool short_name = a.size() == 2 && a[0] == '-' && a[1] != '-';  // -n is --n
+            LAMINA_CHECK(short_name || (a.size() > 2 && a.starts_with("--")), "unexpected argument \"", a,
+                         "\" (options are --name value)");
+            const std::string name = a.substr(short_name ? 1 : 2);
             LAMINA_CHECK(!values_.count(name), "option --", name, " given twice");
             if (switches.count(name)) {
                 values_[name] = "";
@@ -53,6 +55,16 @@ public:
         return x;
     }
 
+    double real(const std::string& name, double fallback, double lo, double hi) {
+        const auto v = get(name);
+        if (!v) return fallback;
+        double x = 0;
+        const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+        LAMINA_CHECK(ec == std::errc() && end == v->data() + v->size() && x >= lo && x <= hi, "--", name, ": \"", *v,
+                     "\" is not a number in ", lo, "..", hi);
+        return x;
+    }
+
     // A comma-separated list of token ids ("5,17,3"), non-empty; range checks against the vocabulary happen in the
     // model, which knows it.
     std::vector<std::int32_t> ids(const std::string& name) {
@@ -81,12 +93,20 @@ private:
     std::set<std::string> read_;
 };
 
-// Options every model-running command shares: --model DIR, --dtype f32|bf16, --threads N.
+// --quantize / --type: q8 | q4.
+inline QuantFormat quant_option(const std::string& option, const std::string& value) {
+    const auto f = parse_quant_format(value);
+    LAMINA_CHECK(f.has_value(), "--", option, ": \"", value, "\" is not q8 or q4");
+    return *f;
+}
+
+// Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4, --threads N.
 inline hf::LoadOptions load_options(Args& args) {
     hf::LoadOptions o;
     const std::string dtype = args.get("dtype").value_or("f32");
     LAMINA_CHECK(dtype == "f32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not f32 or bf16");
     o.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
+    if (const auto q = args.get("quantize")) o.quantize = quant_option("quantize", *q);
     return o;
 }
 inline int thread_count(Args& args) { return int(args.integer("threads", 0, 0, 1024)); }  // 0: all cores

@@ -14,5 +14,8 @@ struct Command {
 
 int run_info(Args& args);
 int run_forward(Args& args);
+int run_generate(Args& args);
+int run_bench(Args& args);
+int run_quantize(Args& args);
 
 }  // namespace lamina::cli

@@ -76,6 +76,9 @@ def save(name, config, weights, expected, dtype=torch.float32):
     if "expected_logits" in expected and "greedy_ids" in expected:
         with open(os.path.join(d, "expected_argmax.txt"), "w") as f:
             f.write(" ".join(str(int(i)) for i in expected["expected_logits"].argmax(-1)) + "\n")
+        # For `lamina generate --print-ids` (CLI ctest): the greedy ids as the CLI prints them.
+        with open(os.path.join(d, "expected_greedy.txt"), "w") as f:
+            f.write(" ".join(str(int(i)) for i in expected["greedy_ids"]) + "\n")
     size = os.path.getsize(os.path.join(d, "model.safetensors"))
     print(f"{name}: {len(weights)} tensors, {size} bytes, outputs {', '.join(sorted(expected))}")
 

@@ -111,6 +111,11 @@ def write_fixture(name, config, tensors, forward, dtype=torch.float32, shards=1,
     })
     with open(os.path.join(d, "expected_argmax.txt"), "w") as f:
         f.write(" ".join(str(int(i)) for i in logits.argmax(-1)) + "\n")
+    # For `lamina generate --print-ids` (CLI ctest): the prompt comma-separated, the greedy ids as the CLI prints them.
+    with open(os.path.join(d, "prompt_ids.txt"), "w") as f:
+        f.write(",".join(str(int(i)) for i in PROMPT) + "\n")
+    with open(os.path.join(d, "expected_greedy.txt"), "w") as f:
+        f.write(" ".join(str(int(i)) for i in generated) + "\n")
     size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))
     print(f"{name}: {size // 1024} KB, greedy {generated}")
 

@@ -14,6 +14,7 @@
 #include "lamina/io/hf/checkpoint.hpp"
 #include "lamina/io/hf/config_json.hpp"
 #include "lamina/io/hf/presets.hpp"
+#include "lamina/io/tensor_sources.hpp"
 #include "lamina/io/tokenizer.hpp"
 
 #include <algorithm>
@@ -28,6 +29,8 @@ struct LoadOptions {
     DType dtype = DType::f32;  // how matrices are packed: f32 or bf16
     int max_context = 0;       // > 0: caps max_positions (KV cache capacity, RoPE table) below the config's
                                // max_position_embeddings; ignored by presets whose positions are learned weights
+    std::optional<QuantFormat> quantize{};  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
+                                            // decoder-only and encoder models
 };
 
 class ModelDir {
@@ -75,12 +78,28 @@ ModelConfig model_config(const ModelDir& dir, const LoadOptions& options = {}) {
     return c;
 }
 
-// Loads the directory as preset P (whose model_type must match).
+namespace detail {
+template <Preset P, TensorSource Source>
+typename P::Model construct(const ModelConfig& c, const Source& source, const LoadOptions& options) {
+    if constexpr (std::is_constructible_v<typename P::Model, const ModelConfig&, const Source&, WeightFormat>) {
+        return typename P::Model(c, source, options.quantize ? weight_format(*options.quantize) : weight_format(options.dtype));
+    } else {
+        LAMINA_CHECK(!options.quantize, P::name, ": q8/q4 quantization is not available for encoder-decoder models");
+        return typename P::Model(c, source, options.dtype);
+    }
+}
+}  // namespace detail
+
+// Loads the directory as preset P (whose model_type must match). A single-file checkpoint written by
+// quantize_checkpoint (`lamina quantize`; recognised by its "lamina.quantization" metadata) holds lamina's own
+// tensor names and is read as such; its format wins over options.quantize.
 template <Preset P>
 typename P::Model load(const ModelDir& dir, const LoadOptions& options = {}) {
     const ModelConfig c = model_config<P>(dir, options);
-    const CheckpointSource source(dir.checkpoint(), P::names());
-    return typename P::Model(c, source, options.dtype);
+    const auto& files = dir.checkpoint().files();
+    if (files.size() == 1 && checkpoint_quantization(files.front()))
+        return detail::construct<P>(c, SafetensorsSource(files.front().name()), options);
+    return detail::construct<P>(c, CheckpointSource(dir.checkpoint(), P::names()), options);
 }
 
 namespace detail {
