@@ -9,9 +9,8 @@
 
 namespace lamina::bench {
 
-// How a model is driven: a decoder (prefill a prompt, then one token per step), an encoder (one pass over the
-// input, no decode), or an encoder-decoder (encode the source, then decode the target one token per step).
-enum class ModelKind { decoder, encoder, encoder_decoder };
+// How a model is driven follows its lamina::ModelKind: a causal LM prefills a prompt, then one token per step; an
+// encoder makes one pass over the input; an encoder-decoder encodes the source, then decodes one token per step.
 
 // Decoder contexts of the decode benchmarks go up to 2048 tokens, plus the timed steps.
 inline constexpr int kBenchContext = 2048 + 256;
@@ -72,13 +71,13 @@ inline ModelConfig mamba_130m_config() {
 // Calls fn(name, kind, config, std::type_identity<Arch>{}) for every benchmark model, in a fixed order.
 template <class Fn>
 void for_each_bench_model(Fn&& fn) {
-    fn(std::string_view("gpt2"), ModelKind::decoder, gpt2_small_config(), std::type_identity<Gpt2Arch>{});
-    fn(std::string_view("llama_0.5b"), ModelKind::decoder, llama_0_5b_config(), std::type_identity<LlamaArch>{});
+    fn(std::string_view("gpt2"), ModelKind::causal_lm, gpt2_small_config(), std::type_identity<Gpt2Arch>{});
+    fn(std::string_view("llama_0.5b"), ModelKind::causal_lm, llama_0_5b_config(), std::type_identity<LlamaArch>{});
     fn(std::string_view("bert_base"), ModelKind::encoder, bert_base_config(), std::type_identity<BertArch>{});
     fn(std::string_view("t5_small"), ModelKind::encoder_decoder, t5_small_config(), std::type_identity<T5Arch>{});
-    fn(std::string_view("t5_small_decoder"), ModelKind::decoder, t5_small_config(),
+    fn(std::string_view("t5_small_decoder"), ModelKind::causal_lm, t5_small_config(),
        std::type_identity<T5DecoderOnlyArch>{});
-    fn(std::string_view("mamba_130m"), ModelKind::decoder, mamba_130m_config(), std::type_identity<MambaArch>{});
+    fn(std::string_view("mamba_130m"), ModelKind::causal_lm, mamba_130m_config(), std::type_identity<MambaArch>{});
 }
 
 }  // namespace lamina::bench

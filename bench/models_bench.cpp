@@ -222,7 +222,7 @@ void run_prefill(benchmark::State& state, LoadedModel& m, std::int64_t T, int th
     const ModelConfig& c = m.config;
     // Attention: q·kᵀ and p·v, 2·2·head_dim FLOPs per head and visible key; a causal prompt sees (T+1)/2 on average.
     const int attn_layers = c.n_heads ? c.n_layers : 0;
-    const double keys = m.kind == ModelKind::decoder ? double(T + 1) / 2 : double(T);
+    const double keys = m.kind == ModelKind::causal_lm ? double(T + 1) / 2 : double(T);
     const double flops_per_token = 2.0 * m.census.prefill_params + 4.0 * attn_layers * c.n_heads * c.head_dim * keys +
                                    (m.kind == ModelKind::encoder ? 0.0 : 2.0 * m.census.head_params / double(T));
     const double n = double(state.iterations()), tokens_per_s = double(T) * n / total.cpu;
@@ -313,7 +313,7 @@ void register_benchmarks() {
                     return std::make_unique<Loaded<Arch, ModelKind::encoder>>(config, dtype);
             } else {
                 if constexpr (!requires { typename Arch::Configs; })
-                    return std::make_unique<Loaded<Arch, ModelKind::decoder>>(config, dtype);
+                    return std::make_unique<Loaded<Arch, ModelKind::causal_lm>>(config, dtype);
             }
             detail::fail("bench: model kind does not match its architecture");
         };
