@@ -21,7 +21,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
-from common import save_safetensors  # noqa: E402
+from common import BYTE_PAIRS, save_safetensors, to_symbols  # noqa: E402
 
 MODELS_DIR = os.path.join(ROOT, "examples", "models")
 
@@ -72,25 +72,6 @@ def kjv_split():
 
 
 # ---- byte-level BPE ----------------------------------------------------------------------------------------------
-
-def bytes_to_unicode():
-    """GPT-2's byte -> character map, in GPT-2's order (printable bytes first), which also orders the base vocab."""
-    keep = [b for b in range(256) if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or 0xAE <= b <= 0xFF]
-    mapping, extra = {b: chr(b) for b in keep}, 0
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = chr(256 + extra)
-            extra += 1
-    return [(b, mapping[b]) for b in keep + [b for b in range(256) if b not in keep]]
-
-
-BYTE_PAIRS = bytes_to_unicode()
-B2U = dict(BYTE_PAIRS)
-
-
-def to_symbols(text):
-    return "".join(B2U[b] for b in text.encode("utf-8"))
-
 
 def train_bpe(text, n_merges, mergeable=lambda word: True):
     """Classic BPE: repeatedly merge the most frequent adjacent pair of the pre-tokenized words (ties: the smallest

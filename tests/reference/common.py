@@ -31,3 +31,23 @@ def save_safetensors(path, tensors, metadata=None):
 def seeded(seed):
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> character map: printable Latin-1 bytes stand for themselves, the rest take U+0100 onwards in
+    increasing byte order. Returned in GPT-2's order (printables first), which also orders our base vocabulary."""
+    keep = [b for b in range(256) if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or 0xAE <= b <= 0xFF]
+    mapping, extra = {b: chr(b) for b in keep}, 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return [(b, mapping[b]) for b in keep + [b for b in range(256) if b not in keep]]
+
+
+BYTE_PAIRS = bytes_to_unicode()
+B2U = dict(BYTE_PAIRS)
+
+
+def to_symbols(text):
+    return "".join(B2U[b] for b in text.encode("utf-8"))

@@ -53,6 +53,8 @@ from collections import Counter
 import regex
 import sentencepiece as spm
 
+from common import BYTE_PAIRS, to_symbols
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenizers")
 
 CORPUS = """\
@@ -133,26 +135,6 @@ BYTE_LEVEL_TEXTS = [
     "Emoji families 👨‍👩‍👧‍👦 and 😀😂 together",
     "supercalifragilisticexpialidocious internationalization",
 ]
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> character map: printable Latin-1 bytes stand for themselves, the rest take U+0100 onwards in
-    increasing byte order. Returned in GPT-2's order (printables first), which also orders our base vocabulary."""
-    keep = [b for b in range(256) if 0x21 <= b <= 0x7E or 0xA1 <= b <= 0xAC or 0xAE <= b <= 0xFF]
-    mapping, extra = {b: chr(b) for b in keep}, 0
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = chr(256 + extra)
-            extra += 1
-    return [(b, mapping[b]) for b in keep + [b for b in range(256) if b not in keep]]
-
-
-BYTE_PAIRS = bytes_to_unicode()
-B2U = dict(BYTE_PAIRS)
-
-
-def to_symbols(text):
-    return "".join(B2U[b] for b in text.encode("utf-8"))
 
 
 # ---- (a) byte-level BPE: trainer and GPT-2 reference encoder ---------------------------------------------------------
