@@ -64,10 +64,12 @@ public:
     // once a tensor has been packed, so peak resident memory is the packed weights, not packed + mapped.
     void release(std::span<const std::byte> range) const {
         if (!data_ || range.empty()) return;
-        const auto page = std::uintptr_t(::sysconf(_SC_PAGESIZE));
-        const auto begin = (std::uintptr_t(range.data()) + page - 1) / page * page;
-        const auto end = (std::uintptr_t(range.data()) + range.size()) / page * page;
-        if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+        // Whole pages only, found by pointer arithmetic within the map (a page-aligned base) rather than by casting
+        // integers back to pointers.
+        const auto page = std::size_t(::sysconf(_SC_PAGESIZE));
+        const auto offset = std::size_t(range.data() - data_);
+        const std::size_t first = (offset + page - 1) / page * page, last = (offset + range.size()) / page * page;
+        if (last > first) ::madvise(const_cast<std::byte*>(data_) + first, last - first, MADV_DONTNEED);
     }
 
 private:
