@@ -122,7 +122,7 @@ decltype(auto) dispatch(PresetList<Ps...>, const ModelDir& dir, Fn&& fn) {
         if (!found) unknown();
     } else {
         std::optional<R> result;
-        ((takes<Ps>(dir.config_json(), dir.model_type()) ? (result.emplace(fn(std::type_identity<Ps>{})), true) : false) || ...);
+        (void)((takes<Ps>(dir.config_json(), dir.model_type()) ? (result.emplace(fn(std::type_identity<Ps>{})), true) : false) || ...);
         if (!result) unknown();
         return R(std::move(*result));
     }
