@@ -1,6 +1,8 @@
 #pragma once
 // Golden fixtures written by tests/reference/*.py: weights under lamina's own paths, the model's config as JSON in
 // the safetensors metadata, inputs and expected outputs.
+#include "lamina/core/tensor.hpp"
+#include "lamina/core/thread_pool.hpp"
 #include "lamina/io/safetensors.hpp"
 #include "lamina/models/config.hpp"
 
@@ -11,6 +13,17 @@
 #endif
 
 namespace lamina::test {
+
+// The logits of every position of ids, fed to a fresh session of a decoder in chunks of at most max_chunk tokens.
+template <class M>
+std::vector<float> logits_of(const M& model, std::span<const std::int32_t> ids, std::int64_t max_chunk,
+                             ThreadPool* pool = nullptr) {
+    const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
+    auto session = model.session(max_chunk);
+    std::vector<float> out(std::size_t(T * V));
+    model.forward(session, ids, TensorView<float>(out.data(), {T, V}), pool);
+    return out;
+}
 
 // Token ids stored as I64 (torch's default integer type) in a fixture.
 inline std::vector<std::int32_t> read_ids(const Safetensors& file, const std::string& name) {

@@ -16,3 +16,4 @@
 #include "lamina/layers/mamba.hpp"
 #include "lamina/layers/moe.hpp"
 #include "lamina/layers/t5_bias.hpp"
+#include "lamina/layers/shared_ffn.hpp"

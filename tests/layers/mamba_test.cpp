@@ -231,16 +231,6 @@ using MambaArch = DecoderOnly<TokenEmbedding, Repeat<Block<PreNorm, RmsNorm, Mam
 using Mamba2Arch = DecoderOnly<TokenEmbedding, Repeat<Block<PreNorm, RmsNorm, Mamba2, NoFfn>>, RmsNorm>;
 
 template <class Arch>
-std::vector<float> run(const Model<Arch>& model, std::span<const std::int32_t> ids, std::int64_t max_chunk,
-                       ThreadPool* pool = nullptr) {
-    const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
-    auto session = model.session(max_chunk);
-    std::vector<float> logits(std::size_t(T * V));
-    model.forward(session, ids, TensorView<float>(logits.data(), {T, V}), pool);
-    return logits;
-}
-
-template <class Arch>
 void check_model(const std::string& fixture) {
     const test::FixtureSource src(fixture);
     const Model<Arch> model(src.config(), src);
@@ -250,12 +240,12 @@ void check_model(const std::string& fixture) {
     ThreadPool pool(2);
     INFO(fixture);
 
-    const auto full = run(model, ids, 64, &pool);
+    const auto full = test::logits_of(model, ids, 64, &pool);
     CHECK(test::relative_error(full, expected) <= 1e-4);
 
     // Decoding token by token and prefilling in chunks of 5 carry the conv and SSM state across calls.
-    CHECK(test::relative_error(run(model, ids, 1), full) <= 1e-5);
-    CHECK(test::relative_error(run(model, ids, 5, &pool), full) <= 1e-5);
+    CHECK(test::relative_error(test::logits_of(model, ids, 1), full) <= 1e-5);
+    CHECK(test::relative_error(test::logits_of(model, ids, 5, &pool), full) <= 1e-5);
 
     // A session copied mid-sequence continues exactly as the original; the copy runs first, so state shared
     // between the two would corrupt the original's continuation.
@@ -290,8 +280,8 @@ TEST_CASE("Mamba models run with bf16 weights", "[mamba][golden]") {
     const test::FixtureSource src1("mamba1"), src2("mamba2");
     const Model<MambaArch> m1(src1.config(), src1, DType::bf16);
     const Model<Mamba2Arch> m2(src2.config(), src2, DType::bf16);
-    CHECK(test::relative_error(run(m1, src1.ids("input_ids"), 64), src1.read("expected_logits", {})) <= 3e-2);
-    CHECK(test::relative_error(run(m2, src2.ids("input_ids"), 64), src2.read("expected_logits", {})) <= 3e-2);
+    CHECK(test::relative_error(test::logits_of(m1, src1.ids("input_ids"), 64), src1.read("expected_logits", {})) <= 3e-2);
+    CHECK(test::relative_error(test::logits_of(m2, src2.ids("input_ids"), 64), src2.read("expected_logits", {})) <= 3e-2);
 }
 
 TEST_CASE("Mamba mixers validate their sizes and state position", "[mamba][errors]") {

@@ -4,6 +4,7 @@
 #include "lamina/io/tensor_sources.hpp"
 #include "lamina/layers/mamba.hpp"
 #include "lamina/models/model.hpp"
+#include "model_fixture.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -34,14 +35,7 @@ ModelConfig hybrid_config(std::vector<int> layer_types) {
     return c;
 }
 
-template <class Arch>
-std::vector<float> logits_of(const Model<Arch>& model, std::span<const std::int32_t> ids, std::int64_t max_chunk) {
-    const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
-    auto s = model.session(max_chunk);
-    std::vector<float> out(std::size_t(T * V));
-    model.forward(s, ids, TensorView<float>(out.data(), {T, V}));
-    return out;
-}
+using test::logits_of;
 
 const std::vector<std::int32_t> kIds = {3, 17, 42, 8, 0, 29, 11, 49, 5};
 

@@ -17,10 +17,15 @@
 // result of one call. Threads split channels (Mamba-1, conv) or state rows (Mamba-2), never time, so results do not
 // depend on the thread count.
 //
-// Why the Mamba-2 scan is sequential and not the chunked SSD of torch_forward: the chunked form exists to turn the
-// scan into matrix products for tensor cores. Per token and head it costs the recurrence's 2·head_dim·d_state FMAs
-// plus chunk·(head_dim + d_state/heads_per_group) more for the intra-chunk "attention" block, so on a CPU — where
-// the recurrence already runs at FMA throughput with the head's state in L1 — it is strictly more work.
+// Why the Mamba-2 scan is sequential and not the chunked SSD of torch_forward (decided by measurement): the chunked
+// form turns the scan into matrix products (per chunk of L tokens: C·Bᵀ masked by the decays, times Δ·X; the chunk's
+// state from Xᵀ·B; the carried-in state read through C), at 2·L·head_dim + 2·L·d_state/heads_per_group + 4·head_dim·
+// d_state FLOPs per token and head against the recurrence's 5·head_dim·d_state: 1.67× the work at HF's chunk_size
+// 256 (1.23× at L = 128) for Mamba-2-130M. The sequential scan reaches only ~15% of the FMA-peak probe there
+// (BM_mamba2_scan/T:1024: 31–38 GFLOP/s of 215–235, 1 thread), yet a chunked prototype on the library GEMM was not
+// faster at the same sizes: 0.76–0.95× the sequential speed at L = 256, 0.96–1.37× at L = 128, 0.91–1.09× at L = 64
+// (three runs on a loaded 2-core Zen 5; outputs equal to 5e-6). The gemm also takes only heap-packed operands, so the
+// chunked products would allocate inside a forward call. Benchmarks: bench/scan_bench.cpp.
 #include "lamina/core/arena.hpp"
 #include "lamina/core/simd.hpp"
 #include "lamina/core/tensor.hpp"

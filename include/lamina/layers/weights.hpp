@@ -46,6 +46,14 @@ concept QuantizedTensorSource = TensorSource<S> && requires(const S& s, const st
     { s.quantization() } -> std::same_as<std::optional<QuantFormat>>;
 };
 
+// Cross-layer weight sharing: a layer's Weights with share(first) can refer to the weight set of the first layer of
+// its kind (SharedFfn) instead of holding its own; a stack calls this on every later layer before visiting it.
+// Weights without share() keep their own.
+template <class W>
+void share_weights(W& to, const W& first) {
+    if constexpr (requires { to.share(first); }) to.share(first);
+}
+
 // For visitors whose linear() is linear_stacked() with one unnamed part (the loader, the checkpoint quantizer).
 template <class Visitor>
 struct LinearAsStack {

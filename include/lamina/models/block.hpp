@@ -7,6 +7,7 @@
 //   ParallelNorm x += mixer(n1(x)) + ffn(n2(x)), both from the same x (GPT-J, GPT-NeoX)
 #include "lamina/layers/attention.hpp"
 #include "lamina/layers/ffn.hpp"
+#include "lamina/layers/shared_ffn.hpp"
 #include "lamina/layers/norm.hpp"
 
 namespace lamina {
@@ -110,6 +111,7 @@ struct Block : detail::BlockEntryPoints<Block<Placement, N, Mixer, Ffn>, Mixer> 
         typename N::Weights mixer_norm, ffn_norm;
         typename Mixer::Weights mixer;
         typename Ffn::Weights ffn;
+        void share(const Weights& first) { share_weights(ffn, first.ffn); }  // SharedFfn: the first layer's set
         template <class V>
         void visit(V& v, const std::string& path, const ModelConfig& c) {
             mixer_norm.visit(v, path + ".mixer_norm", c.d_model);
@@ -190,6 +192,10 @@ struct MacaronBlock : detail::BlockEntryPoints<MacaronBlock<N, Mixer, Ffn>, Mixe
         typename N::Weights ffn1_norm, mixer_norm, ffn2_norm, out_norm;
         typename Mixer::Weights mixer;
         typename Ffn::Weights ffn1, ffn2;
+        void share(const Weights& first) {
+            share_weights(ffn1, first.ffn1);
+            share_weights(ffn2, first.ffn2);
+        }
         template <class V>
         void visit(V& v, const std::string& path, const ModelConfig& c) {
             ffn1_norm.visit(v, path + ".ffn1_norm", c.d_model);

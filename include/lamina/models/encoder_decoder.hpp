@@ -71,6 +71,7 @@ struct DecoderBlock {
         typename SelfAttn::Weights self_attn;
         typename Cross::Weights cross_attn;
         typename Ffn::Weights ffn;
+        void share(const Weights& first) { share_weights(ffn, first.ffn); }  // SharedFfn: the first layer's set
         template <class V>
         void visit(V& v, const std::string& path, const ModelConfig& c) {
             self_norm.visit(v, path + ".self_norm", c.d_model);

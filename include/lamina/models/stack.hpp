@@ -5,8 +5,9 @@
 //                          attention layer", or alternating sliding-window and global attention layers.
 //   LayerTypes<B0, …, Bk>  layer i is B_(config.layer_types[i]): hybrids whose arrangement is data, such as Bamba's
 //                          attn_layer_indices, so one build runs every checkpoint of the family.
-// Each layer keeps its own weights and state; the per-layer dispatch is a fold over the block types (one compare
-// per type and layer), never a virtual call.
+// Each layer keeps its own weights and state, except that the layers of a block type with a SharedFfn slot use the
+// first such layer's FFN weights (layers/shared_ffn.hpp). The per-layer dispatch is a fold over the block types (one
+// compare per type and layer), never a virtual call.
 #include "lamina/models/block.hpp"
 #include "lamina/models/layer_schedule.hpp"
 
@@ -35,6 +36,7 @@ struct LayerStack {
             for_each_layer(c, [&]<std::size_t J>(int i, std::size_t) {
                 auto& vec = std::get<J>(layers);
                 vec.emplace_back();
+                if (vec.size() > 1) share_weights(vec.back(), vec.front());  // SharedFfn slots: the first layer's set
                 vec.back().visit(v, path + "." + std::to_string(i), c);
             });
         }
