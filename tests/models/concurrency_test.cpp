@@ -184,9 +184,12 @@ TEST_CASE("generation runs to the full context without allocating, then stops wi
     const std::size_t grown_allocations = g_allocations.load() - allocations;
     const std::ptrdiff_t grown_rss = std::ptrdiff_t(resident_bytes()) - std::ptrdiff_t(rss);
     CHECK(session.position() == context);
-    if (!LAMINA_TEST_SANITIZED) CHECK(grown_allocations == 0);
-    INFO("resident memory grew by " << grown_rss << " bytes over " << context - 31 << " tokens");
-    CHECK(grown_rss < 256 * 1024);  // the KV caches are allocated and zeroed up front
+    // Sanitizer runtimes own the allocator (quarantine, shadow pages), so neither count says anything there.
+    if (!LAMINA_TEST_SANITIZED) {
+        CHECK(grown_allocations == 0);
+        INFO("resident memory grew by " << grown_rss << " bytes over " << context - 31 << " tokens");
+        CHECK(grown_rss < 256 * 1024);  // the KV caches are allocated and zeroed up front
+    }
     try {
         step();
         FAIL("a token past the context was accepted");

@@ -88,9 +88,11 @@ TEST_CASE("toy numbers-t5: decoder logits match PyTorch, greedy and beam answers
         check_row(std::span(logits).subspan(std::size_t(t * V), std::size_t(V)),
                   lc["logits"][std::size_t(t)].get<std::vector<float>>(), kTolerance);
 
-    // Every held-out case decoded greedily and with beam search gives PyTorch's text; the accuracies follow.
-    Generator gen(model, &pool);
-    BeamSearch beams(model, &pool);
+    // Every held-out case decoded greedily and with beam search gives PyTorch's text; the accuracies follow. On one
+    // thread: at d_model 128 a pool costs more than the matrices (its threads are tested elsewhere), and these 200
+    // cases are the longest part of the suite, also under the sanitizers.
+    Generator gen(model);
+    BeamSearch beams(model);
     GenerationOptions o;
     o.stop.max_new_tokens = e["max_new_tokens"].get<int>();
     o.stop.eos_ids = {1};  // </s>; the decoder starts from <pad> = 0
