@@ -79,6 +79,35 @@ void BM_gemm_openblas(benchmark::State& state) {
 }
 #endif
 
+// Few token rows against weights streamed from memory, as in a speculative verify pass (M = k + 1 drafted rows) or
+// a small batched decode: a ring of matrices totalling ≥ 96 MB (more than the L3) is cycled, so every call reads
+// its weights from DRAM the way one layer of a decode step does. Counters: weight GB/s and GFLOPS, to be read
+// against BM_peak_read / BM_peak_fma. Ideally the time is flat in M until the FMA peak is reached.
+// Args: M, K, N.
+template <class WT>
+void BM_gemm_small_m(benchmark::State& state) {
+    const auto M = state.range(0), K = state.range(1), N = state.range(2);
+    const auto x = random_matrix(M, K, 1), w = random_matrix(N, K, 2);
+    const PackedMatrix<WT> one(view_of(w));
+    std::vector<PackedMatrix<WT>> ring(std::size_t((96 << 20) / one.bytes() + 1), one);
+    EigenRowMajor<float> y(M, N);
+    std::size_t next = 0;
+    for (auto _ : state) {
+        kernels::gemm(view_of(x), ring[next], view_of(y));
+        next = (next + 1) % ring.size();
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    set_flops(state, 2.0 * double(M) * double(K) * double(N));
+    state.counters["GB/s"] = benchmark::Counter(double(one.bytes()), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void small_m_grid(benchmark::internal::Benchmark* b) {
+    for (auto [K, N] : {std::pair<std::int64_t, std::int64_t>{512, 3072}, {4096, 4096}})
+        for (std::int64_t M : {1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 24, 32}) b->Args({M, K, N});
+    b->ArgNames({"M", "K", "N"})->Unit(benchmark::kMicrosecond);
+}
+
 // The grid: M ∈ {1, 16, 128, 512} × (K, N) ∈ {(768,768), (768,3072), (3072,768), (4096,4096)}.
 void gemm_grid(benchmark::internal::Benchmark* b, bool with_threads) {
     for (std::int64_t M : {1, 16, 128, 512})
@@ -105,3 +134,5 @@ BENCHMARK(BM_gemm_openblas)->Apply([](auto* b) { gemm_grid(b, true); });
 #endif
 BENCHMARK_TEMPLATE(BM_gemm_lamina, float)->Name("BM_gemv_lamina_f32")->Apply(gemv_grid);
 BENCHMARK_TEMPLATE(BM_gemm_lamina, bf16)->Name("BM_gemv_lamina_bf16")->Apply(gemv_grid);
+BENCHMARK_TEMPLATE(BM_gemm_small_m, float)->Name("BM_gemm_small_m_f32")->Apply(small_m_grid);
+BENCHMARK_TEMPLATE(BM_gemm_small_m, bf16)->Name("BM_gemm_small_m_bf16")->Apply(small_m_grid);

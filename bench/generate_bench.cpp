@@ -7,15 +7,14 @@
 //   BM_speculative_self/k/f  self-speculation: the target drafts for itself with layers f..7 skipped
 //                             (self_speculative_drafter; f = 2 runs the same layers as the draft model)
 //   BM_forward_tokens/T       one target forward over T tokens: the price of verifying T - 1 drafts
-// Counters: decode_tok/s (after the first token), ttft_ms, accept (accepted / drafted), tok/round. The speculative
-// speedup is decode_tok/s over BM_generate_plain's on the same prompt (the "repetitive" variant).
+// Counters: decode_tok/s (after the first token; decode_tok/cpu_s per CPU second), ttft_ms, accept (accepted /
+// drafted), tok/round. The speculative speedup is decode_tok/s over BM_generate_plain's on the same prompt.
 #include "lamina/generate.hpp"
 #include "lamina/io/tensor_sources.hpp"
 #include "lamina/models.hpp"
+#include "probes.hpp"
 
 #include <benchmark/benchmark.h>
-
-#include <chrono>
 
 using namespace lamina;
 
@@ -90,27 +89,29 @@ void BM_forward_tokens(benchmark::State& state) {
     }
 }
 
-// Runs generate(on_token) per iteration, timing the first token and the decode after it.
+// Runs generate(on_token) per iteration, timing the first token and the decode after it, in wall-clock time and in
+// CPU time (generation runs on one thread here: on a shared machine the CPU time is what the wall time would be
+// with a core to ourselves, see bench/probes.hpp).
 template <class Generate>
 void time_generation(benchmark::State& state, Generate&& generate) {
-    using clock = std::chrono::steady_clock;
-    double ttft = 0, decode = 0;
+    bench::Elapsed ttft, decode;
     std::int64_t decoded = 0;
     for (auto _ : state) {
-        const auto t0 = clock::now();
-        clock::time_point first;
+        const bench::Stopwatch start(1);
+        bench::Elapsed first;
         std::int64_t n = 0;
         generate([&](std::int32_t, std::string_view) {
-            if (n++ == 0) first = clock::now();
+            if (n++ == 0) first = start.elapsed();
         });
-        const auto t1 = clock::now();
-        ttft += std::chrono::duration<double>(first - t0).count();
-        decode += std::chrono::duration<double>(t1 - first).count();
+        const bench::Elapsed all = start.elapsed();
+        ttft += first;
+        decode += {all.wall - first.wall, all.cpu - first.cpu};
         decoded += n - 1;
     }
     const auto iters = double(state.iterations());
-    state.counters["ttft_ms"] = 1e3 * ttft / iters;
-    state.counters["decode_tok/s"] = double(decoded) / decode;
+    state.counters["ttft_ms"] = 1e3 * ttft.wall / iters;
+    state.counters["decode_tok/s"] = double(decoded) / decode.wall;
+    state.counters["decode_tok/cpu_s"] = double(decoded) / decode.cpu;
 }
 
 void BM_generate_plain(benchmark::State& state) {

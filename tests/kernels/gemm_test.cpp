@@ -119,6 +119,44 @@ TEST_CASE("gemm results do not depend on the thread count", "[gemm][threads]") {
     }
 }
 
+TEST_CASE("gemm streams few rows (M <= kStreamRows) in row groups, odd K and N, every epilogue", "[gemm]") {
+    // M = 2..16 covers one and two row groups and every accumulator-chain count; K below, at and past the
+    // interleave of k-steps; N a partial panel and several.
+    const std::tuple<int, int> kn[] = {{1, 33}, {3, 7}, {37, 67}, {255, 33}};
+    const auto bias = test::random_vector(67, 12);
+    ThreadPool pool(2);
+    for (int M = 2; M <= int(kernels::kStreamRows); ++M)
+        for (auto [K, N] : kn) {
+            check_gemm<float>(M, K, N, {}, nullptr);
+            check_gemm<bf16>(M, K, N, {}, nullptr);
+            check_gemm<float>(M, K, N, {bias.data(), Activation::silu, false}, &pool);
+            check_gemm<bf16>(M, K, N, {bias.data(), Activation::gelu_tanh, false}, nullptr);
+            check_gemm<float>(M, K, N, {nullptr, Activation::identity, true}, nullptr);
+            check_gemm<bf16>(M, K, N, {bias.data(), Activation::identity, true}, &pool);
+        }
+}
+
+TEST_CASE("gemm over few rows does not depend on the thread count", "[gemm][threads]") {
+    const int K = 129, N = 161;
+    const auto xs = test::random_vector(std::size_t(kernels::kStreamRows) * K, 13);
+    const auto ws = test::random_vector(std::size_t(N) * K, 14);
+    const auto bias = test::random_vector(N, 15);
+    const PackedMatrix<float> wf(TensorView<const float>(ws.data(), {N, K}));
+    const PackedMatrix<bf16> wb(TensorView<const float>(ws.data(), {N, K}));
+    ThreadPool pool(2);
+    auto both = [&](const auto& w, int M, const Epilogue& ep) {
+        std::vector<float> one(std::size_t(M) * N, 0.5f), two = one;
+        kernels::gemm(TensorView<const float>(xs.data(), {M, K}), w, TensorView<float>(one.data(), {M, N}), ep);
+        kernels::gemm(TensorView<const float>(xs.data(), {M, K}), w, TensorView<float>(two.data(), {M, N}), ep, &pool);
+        INFO("M=" << M);
+        REQUIRE(one == two);
+    };
+    for (int M = 1; M <= int(kernels::kStreamRows); ++M) {
+        both(wf, M, {bias.data(), Activation::relu, false});
+        both(wb, M, {nullptr, Activation::identity, true});
+    }
+}
+
 TEST_CASE("gemm on strided views writes only its block", "[gemm]") {
     const int M = 14, K = 20, N = 33, ldx = 25, ldy = 40;
     auto xs = test::random_vector(std::size_t(M) * ldx, 8);

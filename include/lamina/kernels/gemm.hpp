@@ -1,15 +1,21 @@
 #pragma once
 // y = act(x · Wᵀ + bias) (+ y): the one matrix product of the library, for a batch of M token rows x [M, K] against
-// pre-packed weights W [N, K]. M = 1 (a decode step) streams the weights once (gemv); M > 1 runs the Goto/BLIS
-// loop nest: the caller's rows are packed into MR-row panels, and an MR×NR register-blocked micro-kernel
-// accumulates outer products. Threads split N (whole weight panels), never K, so results do not depend on the
-// thread count.
+// pre-packed weights W [N, K]. One register-blocked micro-kernel (MR rows × NR outputs, outer products over k) runs
+// in one of two loop orders, chosen by M:
+//   few rows (M ≤ kStreamRows: a decode step, a speculative verify pass over k + 1 tokens, a small batch): each
+//     weight panel is streamed once, over all of K, for every row, so the product runs at memory speed until the
+//     FMAs of M rows per weight outrun the stream — the weights are read once whatever M is;
+//   many rows (prefill): the Goto/BLIS loop nest, where the caller's rows are packed into MR-row panels and blocks
+//     of both operands are sized to stay in cache while the other is swept past.
+// Threads split N (whole weight panels), never K, so results do not depend on the thread count.
 //
 // Register budget (AVX-512, 32 zmm): MR·2 = 24 accumulators + 2 weight registers + 1 broadcast = 27. With 16
 // registers (AVX2/SSE): MR = 6 → 12 + 3 = 15. Blocking, named for the cache level each block is sized to stay in:
 //   kKC (L1):  the micro-kernel's weight sliver, kKC·NR·4 B = 256·32·4 = 32 KiB of a 48 KiB L1d;
 //   kMC (L2):  the packed activation block,     kMC·kKC·4 B = 192·256·4 = 192 KiB of a 1 MiB L2;
 //   kNC (L3):  the weight block reused across every MC block, kKC·kNC·4 B = 256·2048·4 = 2 MiB.
+// Streaming, a panel (K·NR weights, ≤ 512 KiB f32 for K ≤ 4096) is re-read from L2 by each MR-row group after the
+// first, and the rows, transposed k-major (K·M·4 B ≤ 256 KiB), from L1/L2.
 #include "lamina/core/arena.hpp"
 #include "lamina/core/thread_pool.hpp"
 #include "lamina/kernels/activation.hpp"
@@ -35,6 +41,7 @@ inline constexpr int kMR = simd::kRegisters == 32 ? 12 : 6;
 inline constexpr std::int64_t kKC = 256;
 inline constexpr std::int64_t kMC = 16 * kMR;
 inline constexpr std::int64_t kNC = 2048;
+inline constexpr std::int64_t kStreamRows = 16;
 static_assert(kMR * 2 + 3 <= simd::kRegisters, "micro-kernel tile exceeds the register file");
 static_assert(kNC % kNR == 0 && kMC % kMR == 0);
 
@@ -63,12 +70,18 @@ inline void finish_tile(float* c, std::int64_t ldc, int m, int n, const float* b
     });
 }
 
-// C[0:m, 0:n] (+)= A_panel · B_panelᵀ over kc steps. `a` holds kMR rows k-major (rows ≥ MR are padding and not
-// computed); `b` holds kNR outputs k-major. MR is the number of rows computed, so a partial last panel of M costs
-// only its real rows.
+// k-steps in flight, each into its own accumulators (summed at the end): with few rows, enough independent FMA
+// chains (MR·2·U ≥ 8) to cover FMA latency (4 cycles) × 2 pipes.
+template <int MR>
+inline constexpr int kSteps = MR == 1 ? 4 : MR < 4 ? 2 : 1;
+
+// C[0:m, 0:n] (+)= A · B_panelᵀ over kc steps. `a` holds the rows k-major: step k, row i is a[k·lda + i] (rows ≥ m
+// are padding and not computed); `b` holds kNR outputs k-major. MR is the number of rows computed, so a partial
+// last panel of M costs only its real rows. `stream`: b is read once, front to back over a whole panel, so f32
+// panels are prefetched ahead.
 template <int MR, class WT>
-inline void micro_kernel(std::int64_t kc, const float* a, const WT* b, float* c, std::int64_t ldc, int m, int n,
-                         bool load_c) {
+inline void micro_kernel(std::int64_t kc, const float* a, std::int64_t lda, const WT* b, float* c, std::int64_t ldc,
+                         int m, int n, bool load_c, bool stream) {
     // The C tile (MR rows × 2 cache lines) is read and written once per kc block, after the k loop, by which time
     // it has long left the caches (C is revisited K/kKC times): fetch it now, while the loop hides the latency.
 #pragma GCC unroll 16
@@ -76,19 +89,45 @@ inline void micro_kernel(std::int64_t kc, const float* a, const WT* b, float* c,
         __builtin_prefetch(c + i * ldc, 1);
         __builtin_prefetch(c + i * ldc + kNR - 1, 1);
     }
-    FloatV acc0[MR], acc1[MR];
+    constexpr int U = kSteps<MR>;
+    FloatV acc0[U][MR], acc1[U][MR];
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = FloatV(0.f);
-    for (std::int64_t k = 0; k < kc; ++k) {
+    for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) acc0[u][i] = acc1[u][i] = FloatV(0.f);
+    auto step = [&](int u, std::int64_t k) {
         FloatV b0, b1;
         load_panel_row(b + k * kNR, b0, b1);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
-            const FloatV ai(a[k * kMR + i]);
-            acc0[i] = xsimd::fma(ai, b0, acc0[i]);
-            acc1[i] = xsimd::fma(ai, b1, acc1[i]);
+            const FloatV ai(a[k * lda + i]);
+            acc0[u][i] = xsimd::fma(ai, b0, acc0[u][i]);
+            acc1[u][i] = xsimd::fma(ai, b1, acc1[u][i]);
         }
+    };
+    std::int64_t k = 0;
+    for (; k + U <= kc; k += U) {
+        // f32 panels, streamed: software prefetch 1 KiB ahead, measured 1.13× for one row (24.5 → 27.6 GB/s, at
+        // the read probe's 27 GB/s; best of 11, shared machine). For bf16 panels (half the bytes per FMA) it
+        // measured 0.85×: off.
+        if constexpr (std::is_same_v<WT, float>) {
+            if (stream) {
+                const char* ahead = reinterpret_cast<const char*>(b + k * kNR) + 1024;
+                constexpr int lines = U * kNR * int(sizeof(float)) / 64;
+#pragma GCC unroll 8
+                for (int l = 0; l < lines; ++l) __builtin_prefetch(ahead + 64 * l);
+            }
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < U; ++u) step(u, k + u);
     }
+    for (; k < kc; ++k) step(0, k);
+#pragma GCC unroll 4
+    for (int w = U / 2; w > 0; w /= 2)
+#pragma GCC unroll 4
+        for (int u = 0; u < w; ++u)
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) acc0[u][i] += acc0[u + w][i], acc1[u][i] += acc1[u + w][i];
     constexpr int W = int(simd::kWidth);
     if (n == kNR) {
 #pragma GCC unroll 16
@@ -96,30 +135,30 @@ inline void micro_kernel(std::int64_t kc, const float* a, const WT* b, float* c,
             if (i >= m) break;
             float* row = c + i * ldc;
             if (load_c) {
-                acc0[i] += simd::load(row);
-                acc1[i] += simd::load(row + W);
+                acc0[0][i] += simd::load(row);
+                acc1[0][i] += simd::load(row + W);
             }
-            simd::store(row, acc0[i]);
-            simd::store(row + W, acc1[i]);
+            simd::store(row, acc0[0][i]);
+            simd::store(row + W, acc1[0][i]);
         }
         return;
     }
     alignas(simd::kAlign) float tile[kNR];
     for (int i = 0; i < m; ++i) {
         float* row = c + i * ldc;
-        acc0[i].store_aligned(tile);
-        acc1[i].store_aligned(tile + W);
+        acc0[0][i].store_aligned(tile);
+        acc1[0][i].store_aligned(tile + W);
         for (int j = 0; j < n; ++j) row[j] = load_c ? row[j] + tile[j] : tile[j];
     }
 }
 
 template <class WT, int MR = kMR>
-inline void micro_kernel_rows(int m, std::int64_t kc, const float* a, const WT* b, float* c, std::int64_t ldc,
-                              int n, bool load_c) {
+inline void micro_kernel_rows(int m, std::int64_t kc, const float* a, std::int64_t lda, const WT* b, float* c,
+                              std::int64_t ldc, int n, bool load_c, bool stream) {
     if constexpr (MR > 1) {
-        if (m < MR) return micro_kernel_rows<WT, MR - 1>(m, kc, a, b, c, ldc, n, load_c);
+        if (m < MR) return micro_kernel_rows<WT, MR - 1>(m, kc, a, lda, b, c, ldc, n, load_c, stream);
     }
-    micro_kernel<MR, WT>(kc, a, b, c, ldc, m, n, load_c);
+    micro_kernel<MR, WT>(kc, a, lda, b, c, ldc, m, n, load_c, stream);
 }
 
 // Packs rows [0, M) of x into kMR-row panels, k-major: panel p, step k holds x[p·kMR + i, k] for i < kMR.
@@ -139,50 +178,14 @@ inline void pack_rows(TensorView<const float> x, float* out, std::int64_t p0, st
     }
 }
 
-// y[0, n-range] for one token: each panel is streamed once, four k-steps in flight to cover FMA latency.
-template <class WT>
-inline void gemv_panels(const float* x, const PackedMatrix<WT>& w, float* y, std::int64_t p0, std::int64_t p1,
-                        const Epilogue& ep) {
-    const std::int64_t K = w.cols(), N = w.rows();
-    constexpr int W = int(simd::kWidth);
-    for (std::int64_t p = p0; p < p1; ++p) {
-        const WT* b = w.panel(p);
-        FloatV s[8];
-        for (auto& v : s) v = FloatV(0.f);
-        std::int64_t k = 0;
-        for (; k + 4 <= K; k += 4) {
-            // f32 panels: software prefetch 1 KiB ahead, measured 1.13× (24.5 → 27.6 GB/s, at the read probe's
-            // 27 GB/s; best of 11, shared machine). For bf16 panels (half the bytes per FMA) it measured 0.85×: off.
-            if constexpr (std::is_same_v<WT, float>) {
-                const char* ahead = reinterpret_cast<const char*>(b + k * kNR) + 1024;
-                constexpr int lines = 4 * kNR * int(sizeof(float)) / 64;  // the 4 rows' cache lines, 1 KiB on
-#pragma GCC unroll 8
-                for (int l = 0; l < lines; ++l) __builtin_prefetch(ahead + 64 * l);
-            }
-#pragma GCC unroll 4
-            for (int u = 0; u < 4; ++u) {
-                FloatV b0, b1;
-                load_panel_row(b + (k + u) * kNR, b0, b1);
-                const FloatV xk(x[k + u]);
-                s[2 * u] = xsimd::fma(xk, b0, s[2 * u]);
-                s[2 * u + 1] = xsimd::fma(xk, b1, s[2 * u + 1]);
-            }
-        }
-        for (; k < K; ++k) {
-            FloatV b0, b1;
-            load_panel_row(b + k * kNR, b0, b1);
-            const FloatV xk(x[k]);
-            s[0] = xsimd::fma(xk, b0, s[0]);
-            s[1] = xsimd::fma(xk, b1, s[1]);
-        }
-        alignas(simd::kAlign) float out[kNR];
-        ((s[0] + s[2]) + (s[4] + s[6])).store_aligned(out);
-        ((s[1] + s[3]) + (s[5] + s[7])).store_aligned(out + W);
-        const std::int64_t n0 = p * kNR;
-        const int n = int(std::min<std::int64_t>(kNR, N - n0));
-        for (int j = 0; j < n; ++j) y[n0 + j] = ep.accumulate ? y[n0 + j] + out[j] : out[j];
-        finish_tile(y + n0, 0, 1, n, ep.bias ? ep.bias + n0 : nullptr, ep.activation);
+// Rows [0, M) of x transposed k-major for streaming: out[k·M + i] = x[i, k].
+inline const float* transpose_rows(TensorView<const float> x, float* out) {
+    const std::int64_t M = x.rows(), K = x.cols();
+    for (std::int64_t i = 0; i < M; ++i) {
+        const float* src = x.row(i);
+        for (std::int64_t k = 0; k < K; ++k) out[k * M + i] = src[k];
     }
+    return out;
 }
 
 // Scratch for packed activations: grows to the largest M·K seen by this thread, then stays (no allocation in
@@ -221,8 +224,23 @@ void gemm(TensorView<const float> x, const PackedMatrix<WT>& w, TensorView<float
         else
             fn(std::int64_t(0), panels);
     };
-    if (M == 1) {
-        for_panels([&](std::int64_t p0, std::int64_t p1) { detail::gemv_panels(x.row(0), w, y.row(0), p0, p1, ep); });
+    if (M <= kStreamRows) {
+        // One row is its own transpose: a decode step reads x in place and needs no scratch. The scratch is sized
+        // for kStreamRows whatever M is, so verify passes of varying length allocate once, not whenever M grows.
+        const float* a =
+            M == 1 ? x.row(0) : detail::transpose_rows(x, detail::packed_rows_scratch(std::size_t(kStreamRows * K)));
+        for_panels([&](std::int64_t p0, std::int64_t p1) {
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const std::int64_t n0 = p * kNR;
+                const int n = int(std::min<std::int64_t>(kNR, N - n0));
+                for (std::int64_t i0 = 0; i0 < M; i0 += kMR) {
+                    const int m = int(std::min<std::int64_t>(kMR, M - i0));
+                    float* c = y.row(i0) + n0;
+                    detail::micro_kernel_rows<WT>(m, K, a + i0, M, w.panel(p), c, y.ld(), n, ep.accumulate, true);
+                    detail::finish_tile(c, y.ld(), m, n, ep.bias ? ep.bias + n0 : nullptr, ep.activation);
+                }
+            }
+        });
         return;
     }
 
@@ -248,8 +266,8 @@ void gemm(TensorView<const float> x, const PackedMatrix<WT>& w, TensorView<float
                         for (std::int64_t ir = ic; ir < ic_end; ++ir) {
                             const int m = int(std::min<std::int64_t>(kMR, M - ir * kMR));
                             float* c = y.row(ir * kMR) + n0;
-                            detail::micro_kernel_rows<WT>(m, kc, a + ir * K * kMR + pc * kMR, b, c, y.ld(), n,
-                                                          !first || ep.accumulate);
+                            detail::micro_kernel_rows<WT>(m, kc, a + ir * K * kMR + pc * kMR, kMR, b, c, y.ld(), n,
+                                                          !first || ep.accumulate, false);
                             if (last) detail::finish_tile(c, y.ld(), m, n, ep.bias ? ep.bias + n0 : nullptr,
                                                           ep.activation);
                         }
