@@ -43,7 +43,7 @@ public:
         LAMINA_CHECK(0 <= first && first <= last && last < n_layers && times >= 1, "LayerSchedule::repeating: layers ",
                      first, "..", last, " x", times, " do not fit ", n_layers, " layers");
         std::vector<LayerStep> steps;
-        steps.reserve(std::size_t(n_layers + (last - first + 1) * (times - 1)));
+        steps.reserve(std::size_t(n_layers) + std::size_t(last - first + 1) * std::size_t(times - 1));
         for (int i = 0; i < first; ++i) steps.push_back({i});
         for (int r = 0; r < times; ++r)
             for (int i = first; i <= last; ++i) steps.push_back({i});
