@@ -106,14 +106,22 @@ def merge(x):
 # ---------------------------------------------------------------------------------------------- models
 
 
-class Gpt2:
+class Reference:
+    """A model's PyTorch forward over its config c and lamina-named weights w."""
+
     def __init__(self, c, w):
         self.c, self.w = c, w
+
+
+class KvDecoder(Reference):
+    """A decoder-only transformer whose per-sequence state is its KV cache."""
 
     def state(self):
         c = self.c
         return KvCache(c["n_layers"], c["n_kv_heads"], c["head_dim"], c["max_positions"])
 
+
+class Gpt2(KvDecoder):
     def forward(self, ids, cache):
         c, w = self.c, self.w
         H, D = c["n_heads"], c["head_dim"]
@@ -141,14 +149,7 @@ def rope(x, pos, theta):
     return x * cos + rot * sin
 
 
-class Llama:
-    def __init__(self, c, w):
-        self.c, self.w = c, w
-
-    def state(self):
-        c = self.c
-        return KvCache(c["n_layers"], c["n_kv_heads"], c["head_dim"], c["max_positions"])
-
+class Llama(KvDecoder):
     def forward(self, ids, cache):
         c, w = self.c, self.w
         H, Hkv, D, eps = c["n_heads"], c["n_kv_heads"], c["head_dim"], c["norm_eps"]
@@ -168,10 +169,7 @@ class Llama:
         return linear(rms_norm(h[-1:], w, "final_norm", eps), w, "lm_head")
 
 
-class Bert:
-    def __init__(self, c, w):
-        self.c, self.w = c, w
-
+class Bert(Reference):
     def state(self):
         return None
 
@@ -206,12 +204,9 @@ def t5_bucket(rel, bidirectional, num_buckets, max_distance):
     return buckets + torch.where(rel < exact, rel, large)
 
 
-class T5:
+class T5(Reference):
     """T5 v1.0 (ReLU MLP, tied head scaled by d_model^-0.5): encode once, then decode through the self-attention
     cache and the cross K/V computed once from the memory."""
-
-    def __init__(self, c, w):
-        self.c, self.w = c, w
 
     def bias(self, table, q0, T, S, bidirectional):
         rel = torch.arange(S)[None] - torch.arange(q0, q0 + T)[:, None]
@@ -264,12 +259,9 @@ class T5:
         return F.linear(out, w["embed.tokens"])
 
 
-class Mamba:
+class Mamba(Reference):
     """MambaMixer.slow_forward (transformers' path without the CUDA kernels): a sequential scan over the prompt,
     then one recurrent step per token with the conv and SSM states."""
-
-    def __init__(self, c, w):
-        self.c, self.w = c, w
 
     def state(self):
         c = self.c

@@ -21,7 +21,7 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
-from common import BYTE_PAIRS, save_safetensors, to_symbols  # noqa: E402
+from common import BYTE_PAIRS, merge_pair, save_safetensors, to_symbols  # noqa: E402
 
 MODELS_DIR = os.path.join(ROOT, "examples", "models")
 
@@ -94,7 +94,6 @@ def train_bpe(text, n_merges, mergeable=lambda word: True):
         if pair_count.get(best, 0) != -n or n == 0:
             continue  # stale entry
         merges.append(best)
-        joined = best[0] + best[1]
         touched = Counter()
         for i in where.pop(best):
             s = words[i]
@@ -103,14 +102,7 @@ def train_bpe(text, n_merges, mergeable=lambda word: True):
             for p in zip(s, s[1:]):
                 pair_count[p] -= freq[i]
                 touched[p] += 1
-            out, k = [], 0
-            while k < len(s):
-                if k + 1 < len(s) and s[k] == best[0] and s[k + 1] == best[1]:
-                    out.append(joined)
-                    k += 2
-                else:
-                    out.append(s[k])
-                    k += 1
+            out = merge_pair(s, best)
             words[i] = out
             for p in zip(out, out[1:]):
                 pair_count[p] += freq[i]

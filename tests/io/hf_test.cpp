@@ -30,13 +30,10 @@ Expected expected(const std::string& name) {
             file.to_f32("logits")};
 }
 
+// Every position's logits in one forward pass.
 template <class M>
 std::vector<float> all_logits(const M& model, std::span<const std::int32_t> ids) {
-    const std::int64_t T = std::int64_t(ids.size()), V = model.config().vocab_size;
-    std::vector<float> logits(std::size_t(T * V));
-    auto s = model.session(T);
-    model.forward(s, ids, TensorView<float>(logits.data(), {T, V}));
-    return logits;
+    return test::logits_of(model, ids, std::int64_t(ids.size()));
 }
 
 // Prefill the prompt, then feed back the argmax one token at a time through the session's caches.

@@ -51,3 +51,17 @@ B2U = dict(BYTE_PAIRS)
 
 def to_symbols(text):
     return "".join(B2U[b] for b in text.encode("utf-8"))
+
+
+def merge_pair(symbols, pair):
+    """symbols with every adjacent occurrence of pair (left to right, non-overlapping) replaced by its join: one BPE
+    merge applied to one word."""
+    out, k = [], 0
+    while k < len(symbols):
+        if k + 1 < len(symbols) and symbols[k] == pair[0] and symbols[k + 1] == pair[1]:
+            out.append(pair[0] + pair[1])
+            k += 2
+        else:
+            out.append(symbols[k])
+            k += 1
+    return out

@@ -53,7 +53,7 @@ from collections import Counter
 import regex
 import sentencepiece as spm
 
-from common import BYTE_PAIRS, to_symbols
+from common import BYTE_PAIRS, merge_pair, to_symbols
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "tokenizers")
 
@@ -155,17 +155,8 @@ def train_byte_bpe(text, n_merges):
             break
         best = min(counts, key=lambda p: (-counts[p], p))
         merges.append(best)
-        joined = best[0] + best[1]
         for w in words:
-            s, out, i = segs[w], [], 0
-            while i < len(s):
-                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
-                    out.append(joined)
-                    i += 2
-                else:
-                    out.append(s[i])
-                    i += 1
-            segs[w] = out
+            segs[w] = merge_pair(segs[w], best)
     return merges
 
 
