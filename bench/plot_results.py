@@ -53,6 +53,10 @@ def grouped_bars(ax, groups, series, values, limits=None, ylabel=""):
 
 def model_charts(path, out_dir):
     r = runs(path)
+    with open(path) as f:
+        context = json.load(f)["context"]
+    date = context["date"][:10]
+    how = "medians" if any(x.get("run_type") == "aggregate" for x in r.values()) else "one run"
     for figure, limit_of, ylabel, fname in [
         ("decode", lambda x: x["read_probe_GB_per_s"] / x["weight_MB_per_token"] * 1e3,
          "decode tokens/s; — = bandwidth limit", "models_decode.png"),
@@ -76,7 +80,7 @@ def model_charts(path, out_dir):
         fig, ax = plt.subplots(figsize=(9, 4.5))
         grouped_bars(ax, models, series, values, limits, ylabel)
         ax.set_yscale("log")
-        ax.set_title(f"lamina {figure}, random weights (shared 2-core machine: medians, noisy)")
+        ax.set_title(f"lamina {figure}, random weights ({date}, 2-core machine, {how})")
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, fname), dpi=110)
         plt.close(fig)
