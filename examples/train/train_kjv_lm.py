@@ -11,6 +11,7 @@ records in the model's README the validation loss of the shipped (bf16-rounded) 
 import argparse
 import math
 import os
+import shutil
 import time
 
 import torch
@@ -21,7 +22,7 @@ import models
 
 SEQ = 256  # training context, also max_position_embeddings of the attention models
 BATCH = 8
-FULL_STEPS = 240
+FULL_STEPS = 1000
 
 
 def arch_setup(arch, vocab, eot):
@@ -122,6 +123,8 @@ def main():
 
     state = models.tied_state_dict(model)
     size = data.save_model(name, config, state, torch.bfloat16)
+    if name != "kjv-llama":  # every model directory is complete on its own: the shared tokenizer goes in each
+        shutil.copyfile(data.KJV_TOKENIZER, os.path.join(data.MODELS_DIR, name, "tokenizer.json"))
 
     # Fixture: the first 24 tokens of a held-out chapter.
     prompt_ids = val[:24].tolist()

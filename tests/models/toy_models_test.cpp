@@ -42,12 +42,12 @@ std::int32_t argmax(std::span<const float> v) {
 // Expected logits are PyTorch's f32 arithmetic on the stored bf16 weights, printed to 5 decimals.
 constexpr float kTolerance = 1e-4f;
 
-}  // namespace
-
-TEST_CASE("toy kjv-llama: logits and greedy continuation match PyTorch", "[toys]") {
-    const auto e = expected("kjv-llama");
-    const auto dir = hf::ModelDir::open(kModels + "/kjv-llama");
-    const auto model = hf::load<hf::Llama>(dir);
+// The three KJV language models: logits on a held-out prompt, then a greedy continuation through the generator
+// (prefill, then the KV cache or SSM state), no stop at EOS, as the training script ran it.
+template <class Preset>
+void check_kjv_model(const std::string& name) {
+    const auto e = expected(name);
+    const auto model = hf::load<Preset>(hf::ModelDir::open(kModels + "/" + name));
     const int V = model.config().vocab_size;
     const auto ids = ids_of(e["input_ids"]);
     const auto T = std::int64_t(ids.size());
@@ -61,12 +61,24 @@ TEST_CASE("toy kjv-llama: logits and greedy continuation match PyTorch", "[toys]
         check_row(std::span(logits).subspan(std::size_t(rows[r]) * std::size_t(V), std::size_t(V)),
                   e["logits"][r].get<std::vector<float>>(), kTolerance);
 
-    // Greedy through the generator (prefill, then the KV cache), no stop at EOS, as the script ran it.
     Generator gen(model, &pool);
     GenerationOptions o;
     o.stop.max_new_tokens = int(e["greedy_ids"].size());
-    const auto r = gen.generate(ids, o);
-    CHECK(r.tokens == ids_of(e["greedy_ids"]));
+    CHECK(gen.generate(ids, o).tokens == ids_of(e["greedy_ids"]));
+}
+
+}  // namespace
+
+TEST_CASE("toy kjv-llama: logits and greedy continuation match PyTorch", "[toys]") {
+    check_kjv_model<hf::Llama>("kjv-llama");
+}
+
+TEST_CASE("toy kjv-mamba: logits and greedy continuation match PyTorch", "[toys]") {
+    check_kjv_model<hf::Mamba>("kjv-mamba");
+}
+
+TEST_CASE("toy kjv-bamba (Mamba-2 / attention hybrid): logits and greedy continuation match PyTorch", "[toys]") {
+    check_kjv_model<hf::Bamba>("kjv-bamba");
 }
 
 TEST_CASE("toy numbers-t5: decoder logits match PyTorch, greedy and beam answers are PyTorch's", "[toys]") {
