@@ -26,8 +26,8 @@ struct AttentionProblem {
     KvCache cache;
     std::vector<float> q, out;
     Arena arena;
-    AttentionProblem(std::int64_t keys, std::int64_t queries)
-        : cache(kKvHeads, kHeadDim, keys), q(std::size_t(queries * kHeads * kHeadDim)), out(q.size()),
+    AttentionProblem(std::int64_t keys, std::int64_t queries, KvPrecision precision = KvPrecision::f32)
+        : cache(kKvHeads, kHeadDim, keys, precision), q(std::size_t(queries * kHeads * kHeadDim)), out(q.size()),
           arena(kernels::attention_scratch_bytes(kHeads, kHeadDim, keys)) {
         std::mt19937 rng(1);
         std::normal_distribution<float> dist;
@@ -38,8 +38,10 @@ struct AttentionProblem {
     }
     void run(std::int64_t queries, ThreadPool* pool) {
         const kernels::AttentionShape shape{kHeads, kKvHeads, kHeadDim, queries, cache.size(), 0.125f, 0.f};
-        kernels::attention(shape, q.data(), kHeads * kHeadDim, cache.keys(), cache.values(), out.data(),
-                           kHeads * kHeadDim, CausalScores{cache.size() - queries}, arena, pool);
+        cache.with_views([&](auto keys, auto values) {
+            kernels::attention(shape, q.data(), kHeads * kHeadDim, keys, values, out.data(), kHeads * kHeadDim,
+                               CausalScores{cache.size() - queries}, arena, pool);
+        });
     }
 };
 
@@ -55,16 +57,21 @@ void BM_attention_prefill(benchmark::State& state) {
         benchmark::Counter(4.0 * kHeadDim * kHeads * pairs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_attention_decode(benchmark::State& state) {
+// One query over a cache of T keys; GB/s counts the cache bytes read (keys, values and, for int8, their scales).
+void attention_decode(benchmark::State& state, KvPrecision precision) {
     const std::int64_t T = state.range(0);
     ThreadPool pool(int(state.range(1)));
-    AttentionProblem p(T, 1);
+    AttentionProblem p(T, 1, precision);
     for (auto _ : state) p.run(1, &pool);
+    const double bytes_per_key =
+        precision == KvPrecision::f32 ? kHeadDim * sizeof(float) : kHeadDim * sizeof(std::int8_t) + sizeof(float);
     state.counters["GFLOPS"] =
         benchmark::Counter(4.0 * kHeadDim * kHeads * double(T) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-    state.counters["GB/s"] = benchmark::Counter(2.0 * double(T) * kKvHeads * kHeadDim * sizeof(float),
+    state.counters["GB/s"] = benchmark::Counter(2.0 * double(T) * kKvHeads * bytes_per_key,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
+void BM_attention_decode(benchmark::State& state) { attention_decode(state, KvPrecision::f32); }
+void BM_attention_decode_int8(benchmark::State& state) { attention_decode(state, KvPrecision::int8); }
 
 // A SwiGLU FFN of a ~1B Llama (d 2048, ff 5632) over T rows. Args: T, threads.
 void BM_ffn_swiglu(benchmark::State& state) {
@@ -97,4 +104,5 @@ void lengths(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_attention_prefill)->Apply(lengths);
 BENCHMARK(BM_attention_decode)->Apply(lengths);
+BENCHMARK(BM_attention_decode_int8)->Apply(lengths);
 BENCHMARK(BM_ffn_swiglu)->ArgsProduct({{1, 128}, {1, 2}})->ArgNames({"T", "threads"})->UseRealTime()->Unit(benchmark::kMicrosecond);

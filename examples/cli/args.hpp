@@ -100,13 +100,17 @@ inline QuantFormat quant_option(const std::string& option, const std::string& va
     return *f;
 }
 
-// Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4, --threads N.
+// Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4, --kv-cache f32|int8,
+// --threads N.
 inline hf::LoadOptions load_options(Args& args) {
     hf::LoadOptions o;
     const std::string dtype = args.get("dtype").value_or("f32");
     LAMINA_CHECK(dtype == "f32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not f32 or bf16");
     o.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
     if (const auto q = args.get("quantize")) o.quantize = quant_option("quantize", *q);
+    const std::string kv = args.get("kv-cache").value_or("f32");
+    LAMINA_CHECK(kv == "f32" || kv == "int8", "--kv-cache: \"", kv, "\" is not f32 or int8");
+    o.kv_cache = kv == "int8" ? KvPrecision::int8 : KvPrecision::f32;
     return o;
 }
 inline int thread_count(Args& args) { return int(args.integer("threads", 0, 0, 1024)); }  // 0: all cores

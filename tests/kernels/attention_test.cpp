@@ -1,7 +1,9 @@
 // Fused online-softmax attention against a naive reference that materialises the score matrix in double precision:
 // MHA/GQA/MQA, odd head dims, causal and windowed ranges, additive biases, soft-capping, fully masked rows and the
-// split-KV decode path (which must not depend on the thread count).
+// split-KV decode path (which must not depend on the thread count); keys and values stored as f32 or as int8 rows
+// with a scale each (the reference then attends over the dequantised rows).
 #include "lamina/kernels/attention.hpp"
+#include "lamina/models/config.hpp"
 #include "test_util.hpp"
 
 #include <catch2/catch.hpp>
@@ -39,27 +41,56 @@ struct Problem {
     float scale = 0.f, softcap = 0.f;
 };
 
-std::vector<float> check_attention(const Problem& p, const TestMod& mod, ThreadPool* pool) {
+// Lays keys and values [n_keys, n_kv_heads, hd] out as the kernel reads them (tiled keys and padded value rows per
+// kv head, elements of type E), runs it, and returns its output. int8 rows are quantized with their scales, and the
+// rows of keys and vals replaced by their dequantised values.
+template <KvElement E>
+std::vector<float> run_attention(const Problem& p, const TestMod& mod, ThreadPool* pool, const std::vector<float>& q,
+                                 std::vector<float>& keys, std::vector<float>& vals) {
     const int hd = p.head_dim;
     const std::int64_t hdp = padded_head_dim(hd), tiles = (p.n_keys + kKeyTile - 1) / kKeyTile;
-    const float scale = p.scale ? p.scale : 1.f / std::sqrt(float(hd));
-    const auto q = test::random_vector(std::size_t(p.n_queries * p.n_heads * hd), 1);
-    const auto keys = test::random_vector(std::size_t(p.n_keys * p.n_kv_heads * hd), 2, -2.f, 2.f);
-    const auto vals = test::random_vector(std::size_t(p.n_keys * p.n_kv_heads * hd), 3);
-    // Cache layouts: tiled keys and padded value rows, per kv head.
-    AlignedBuffer<float> kt(std::size_t(p.n_kv_heads * tiles * hd * kKeyTile)), vr(std::size_t(p.n_kv_heads * p.n_keys * hdp));
-    kt.fill(0.f);
-    vr.fill(0.f);
+    AlignedBuffer<E> kt(std::size_t(p.n_kv_heads * tiles * hd * kKeyTile)), vr(std::size_t(p.n_kv_heads * p.n_keys * hdp));
+    AlignedBuffer<float> key_scales(std::size_t(p.n_kv_heads * tiles * kKeyTile)), value_scales(key_scales.size());
+    kt.fill(0);
+    vr.fill(0);
+    key_scales.fill(0.f);
+    value_scales.fill(0.f);
     for (int g = 0; g < p.n_kv_heads; ++g)
         for (std::int64_t j = 0; j < p.n_keys; ++j) {
-            store_key(kt.data() + g * tiles * hd * kKeyTile, hd, j, &keys[std::size_t((j * p.n_kv_heads + g) * hd)]);
-            for (int d = 0; d < hd; ++d) vr[std::size_t((g * p.n_keys + j) * hdp + d)] = vals[std::size_t((j * p.n_kv_heads + g) * hd + d)];
+            float* key = &keys[std::size_t((j * p.n_kv_heads + g) * hd)];
+            float* val = &vals[std::size_t((j * p.n_kv_heads + g) * hd)];
+            E* val_row = vr.data() + (g * p.n_keys + j) * hdp;
+            if constexpr (std::is_same_v<E, float>) {
+                store_key(kt.data() + g * tiles * hd * kKeyTile, hd, j, key);
+                std::copy_n(val, hd, val_row);
+            } else {
+                std::int8_t qk[kMaxHeadDim];
+                const std::size_t at = std::size_t(g * tiles * kKeyTile + j);
+                key_scales[at] = quantize_kv_row(key, hd, qk);
+                store_key(kt.data() + g * tiles * hd * kKeyTile, hd, j, qk);
+                value_scales[at] = quantize_kv_row(val, hd, val_row);
+                for (int d = 0; d < hd; ++d) key[d] = key_scales[at] * float(qk[d]), val[d] = value_scales[at] * float(val_row[d]);
+            }
         }
     std::vector<float> out(std::size_t(p.n_queries * p.n_heads * hd), -1.f);
     Arena arena(attention_scratch_bytes(p.n_heads, hd, p.n_keys));
+    const float scale = p.scale ? p.scale : 1.f / std::sqrt(float(hd));
     const AttentionShape shape{p.n_heads, p.n_kv_heads, hd, p.n_queries, p.n_keys, scale, p.softcap};
-    attention(shape, q.data(), p.n_heads * hd, KeyTiles{kt.data(), tiles * hd * kKeyTile},
-              ValueRows{vr.data(), p.n_keys * hdp, hdp}, out.data(), p.n_heads * hd, mod, arena, pool);
+    attention(shape, q.data(), p.n_heads * hd, KeyTiles<E>{kt.data(), tiles * hd * kKeyTile, key_scales.data(), tiles * kKeyTile},
+              ValueRows<E>{vr.data(), p.n_keys * hdp, hdp, value_scales.data(), tiles * kKeyTile}, out.data(),
+              p.n_heads * hd, mod, arena, pool);
+    return out;
+}
+
+std::vector<float> check_attention(const Problem& p, const TestMod& mod, ThreadPool* pool,
+                                   KvPrecision precision = KvPrecision::f32) {
+    const int hd = p.head_dim;
+    const float scale = p.scale ? p.scale : 1.f / std::sqrt(float(hd));
+    const auto q = test::random_vector(std::size_t(p.n_queries * p.n_heads * hd), 1);
+    auto keys = test::random_vector(std::size_t(p.n_keys * p.n_kv_heads * hd), 2, -2.f, 2.f);
+    auto vals = test::random_vector(std::size_t(p.n_keys * p.n_kv_heads * hd), 3);
+    const auto out = precision == KvPrecision::f32 ? run_attention<float>(p, mod, pool, q, keys, vals)
+                                                   : run_attention<std::int8_t>(p, mod, pool, q, keys, vals);
 
     std::vector<float> ref(out.size());
     const int group = p.n_heads / p.n_kv_heads;
@@ -88,7 +119,8 @@ std::vector<float> check_attention(const Problem& p, const TestMod& mod, ThreadP
             }
         }
     INFO("heads " << p.n_heads << "/" << p.n_kv_heads << " hd " << hd << " q " << p.n_queries << " k " << p.n_keys
-                  << " window " << mod.window << " causal " << mod.causal << " alibi " << mod.alibi);
+                  << " window " << mod.window << " causal " << mod.causal << " alibi " << mod.alibi << " int8 "
+                  << (precision == KvPrecision::int8));
     CHECK(test::relative_error(out, ref) <= 2e-5);
     for (float x : out) REQUIRE(std::isfinite(x));
     return out;
@@ -111,6 +143,21 @@ TEST_CASE("attention matches the naive reference", "[attention]") {
     }
     check_attention({4, 2, 32, 6, 50, 0.f, 5.f}, {44, 0, true, false}, nullptr);  // soft-capped logits
     check_attention({2, 2, 16, 4, 12, 1.f}, {0, 0, false, true}, nullptr);        // scale 1 (T5) + bias
+}
+
+TEST_CASE("attention over int8 keys and values matches the reference on the dequantised rows", "[attention][int8]") {
+    ThreadPool pool(2);
+    const Problem problems[] = {{1, 1, 1, 1, 1}, {4, 2, 24, 17, 17}, {3, 3, 7, 9, 33}, {8, 2, 64, 1, 2 * kSplitChunk + 9}};
+    for (const auto& p : problems) {
+        for (const TestMod mod : {TestMod{p.n_keys - p.n_queries, 0, true, false}, TestMod{p.n_keys - p.n_queries, 4, true, true},
+                                  TestMod{0, 0, false, false}}) {
+            const auto exact = check_attention(p, mod, &pool);
+            const auto int8 = check_attention(p, mod, &pool, KvPrecision::int8);
+            // Per-row int8 rounding: relative errors of ~1/254 per element, which largely average out.
+            CHECK(test::relative_error(int8, exact) <= 0.02);
+            REQUIRE(check_attention(p, mod, nullptr, KvPrecision::int8) == int8);
+        }
+    }
 }
 
 TEST_CASE("attention gives zeros for a query that sees no key", "[attention]") {

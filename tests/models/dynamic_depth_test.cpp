@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -174,8 +175,10 @@ TEST_CASE("the L2-norm eviction policy keeps the smallest-norm keys plus the mos
     keep_smallest_key_norms(norms, 3, out);
     CHECK(std::vector(out.begin(), out.begin() + 3) == std::vector<std::int64_t>{1, 3, 5});
 
-    // A cache of 1 head, head_dim 4: key t is (t+1)·e_(t mod 4) except every third key, which is tiny.
-    KvCache cache(1, 4, 32);
+    // A cache of 1 head, head_dim 4: key t is (t+1)·e_(t mod 4) except every third key, which is tiny. int8 rows
+    // move with their scales.
+    const KvPrecision precision = GENERATE(KvPrecision::f32, KvPrecision::int8);
+    KvCache cache(1, 4, 32, precision);
     cache.set_eviction({6, 2});
     std::vector<float> kv(8);
     for (int t = 0; t < 12; ++t) {
@@ -190,7 +193,10 @@ TEST_CASE("the L2-norm eviction policy keeps the smallest-norm keys plus the mos
     CHECK(cache.evicted() == 6);
     // Kept: the four smallest-norm older keys (positions 0, 3, 6, 9 are tiny), then the 2 most recent.
     std::vector<float> positions;
-    for (std::int64_t j = 0; j < 6; ++j) positions.push_back(cache.values().data[j * cache.values().ld]);
+    cache.with_views([&](auto, auto values) {
+        for (std::int64_t j = 0; j < 6; ++j)
+            positions.push_back(std::round(float(values.data[j * values.ld]) * (values.scales ? values.scales[j] : 1.f)));
+    });
     CHECK(positions == std::vector<float>{0, 3, 6, 9, 10, 11});
     CHECK_THROWS_WITH(cache.truncate(9), Catch::Contains("were evicted"));
     cache.truncate(11);

@@ -50,11 +50,11 @@ void report(const char* what, WeightFormat f, const test::QuantAccuracy& a) {
               << a.top1_agreement << ", perplexity " << a.perplexity << " vs " << a.reference_perplexity << " in f32");
 }
 
-// q8's greedy run after `prompt` against f32's. Where they part, f32's own choice must have been a near-tie: its
-// top two logits closer than twice q8's logit error (`q8_error`, relative to max |logit|), the only place a faithful
-// 8-bit model may pick differently. A broken kernel or policy parts at a clear choice.
+// An 8-bit model's greedy run after `prompt` against f32's. Where they part, f32's own choice must have been a
+// near-tie: its top two logits closer than twice the 8-bit model's logit error (`q8_error`, relative to max |logit|),
+// the only place a faithful 8-bit model may pick differently. A broken kernel or policy parts at a clear choice.
 template <class M>
-void check_greedy(const char* what, const M& f32, const M& q8, const std::vector<std::int32_t>& prompt,
+void check_greedy(const std::string& what, const M& f32, const M& q8, const std::vector<std::int32_t>& prompt,
                   double q8_error) {
     const auto x = test::greedy(f32, prompt, 64), y = test::greedy(q8, prompt, 64);
     const auto same = std::size_t(std::mismatch(x.begin(), x.end(), y.begin(), y.end()).first - x.begin());
@@ -68,7 +68,7 @@ void check_greedy(const char* what, const M& f32, const M& q8, const std::vector
     float scale = 0.f;
     for (const float v : row) scale = std::max(scale, std::abs(v));
     const double margin = double(sorted[0] - sorted[1]) / double(scale);
-    WARN(what << " q8: greedy agrees with f32 for " << same << " of 64 tokens, then parts where f32's top two logits "
+    WARN(what << ": greedy agrees with f32 for " << same << " of 64 tokens, then parts where f32's top two logits "
               << "differ by " << margin << " of max |logit|");
     CHECK(margin <= 2 * q8_error);
 }
@@ -88,7 +88,7 @@ void check_trained_model(const char* what, const M& f32, const M& q8, const M& q
     CHECK(a8.top1_agreement >= 0.98);
     CHECK(a4.top1_agreement >= 0.95);
     CHECK(a4.perplexity <= 1.05 * a4.reference_perplexity);
-    for (const auto& prompt : prompts) check_greedy(what, f32, q8, prompt, a8.relative_error);
+    for (const auto& prompt : prompts) check_greedy(std::string(what) + " q8", f32, q8, prompt, a8.relative_error);
 }
 
 }  // namespace
@@ -128,24 +128,48 @@ TEST_CASE("quantized llama_gqa fixture tracks PyTorch's f32 logits", "[models][q
 }
 
 // examples/models/kjv-llama (bf16 weights, trained on the KJV) on two chapters its training never saw
-// (tests/reference/kjv_held_out.py), tokenized with its own tokenizer.json.
+// (tests/reference/kjv_held_out.py), tokenized with its own tokenizer.json; and 16-token prompts from four places.
+struct KjvHeldOut {
+    hf::ModelDir dir = hf::ModelDir::open(std::string(LAMINA_EXAMPLE_MODELS_DIR) + "/kjv-llama");
+    std::vector<std::int32_t> tokens;
+    std::vector<std::vector<std::int32_t>> prompts;
+    KjvHeldOut() {
+        const auto tokenizer = dir.tokenizer();
+        REQUIRE(tokenizer);
+        std::ifstream in(std::string(LAMINA_FIXTURE_DIR) + "/text/kjv_held_out.txt");
+        REQUIRE(in);
+        std::stringstream text;
+        text << in.rdbuf();
+        tokens = tokenizer->encode(text.str());
+        REQUIRE(tokens.size() > 1500);
+        for (const std::size_t at : {0, 500, 1000, 1500}) prompts.emplace_back(tokens.begin() + at, tokens.begin() + at + 16);
+    }
+};
+
 TEST_CASE("quantized kjv-llama toy model meets the accuracy targets on held-out text", "[models][quant][toys]") {
-    const auto dir = hf::ModelDir::open(std::string(LAMINA_EXAMPLE_MODELS_DIR) + "/kjv-llama");
-    const auto tokenizer = dir.tokenizer();
-    REQUIRE(tokenizer);
-    std::ifstream in(std::string(LAMINA_FIXTURE_DIR) + "/text/kjv_held_out.txt");
-    REQUIRE(in);
-    std::stringstream text;
-    text << in.rdbuf();
-    const auto tokens = tokenizer->encode(text.str());
-    REQUIRE(tokens.size() > 1500);
-    const auto f32 = hf::load<hf::Llama>(dir);
-    const auto q8 = hf::load<hf::Llama>(dir, {.quantize = QuantFormat::q8});
-    const auto q4 = hf::load<hf::Llama>(dir, {.quantize = QuantFormat::q4});
-    std::vector<std::vector<std::int32_t>> prompts;  // 16 tokens from four places in the text
-    for (const std::size_t at : {0, 500, 1000, 1500}) prompts.emplace_back(tokens.begin() + at, tokens.begin() + at + 16);
+    const KjvHeldOut kjv;
+    const auto f32 = hf::load<hf::Llama>(kjv.dir);
+    const auto q8 = hf::load<hf::Llama>(kjv.dir, {.quantize = QuantFormat::q8});
+    const auto q4 = hf::load<hf::Llama>(kjv.dir, {.quantize = QuantFormat::q4});
     ThreadPool pool(2);
-    check_trained_model("kjv-llama", f32, q8, q4, tokens, prompts, &pool);
+    check_trained_model("kjv-llama", f32, q8, q4, kjv.tokens, kjv.prompts, &pool);
+}
+
+// The int8 KV cache (one scale per head and token) on the same text: logits, top-1 and perplexity against the f32
+// cache over windows of the full context, and the greedy runs (parting only at near-ties, as for q8 weights).
+TEST_CASE("int8 KV cache on kjv-llama stays with the f32 cache on held-out text", "[models][quant][toys][int8]") {
+    const KjvHeldOut kjv;
+    const auto f32 = hf::load<hf::Llama>(kjv.dir);
+    const auto kv8 = hf::load<hf::Llama>(kjv.dir, {.kv_cache = KvPrecision::int8});
+    ThreadPool pool(2);
+    const auto a = test::quantization_accuracy(f32, kv8, kjv.tokens, &pool);
+    WARN("kjv-llama int8 KV cache: relative logit error " << a.relative_error << ", top-1 agreement "
+                                                          << a.top1_agreement << ", perplexity " << a.perplexity
+                                                          << " vs " << a.reference_perplexity << " with f32 keys");
+    CHECK(a.relative_error <= 0.01);
+    CHECK(a.top1_agreement >= 0.98);
+    CHECK(a.perplexity <= 1.01 * a.reference_perplexity);
+    for (const auto& prompt : kjv.prompts) check_greedy("kjv-llama int8 KV", f32, kv8, prompt, a.relative_error);
 }
 
 TEST_CASE("quantized model given by LAMINA_QUANT_ACCURACY_MODEL", "[models][quant][external]") {

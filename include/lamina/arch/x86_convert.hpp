@@ -1,12 +1,12 @@
 #pragma once
-// ---- Raw x86 intrinsics: the one place for the 16→32-bit widening conversions xsimd 8.1 lacks. ----
-// Each function has the signature of the portable loop in core/convert.hpp and is used only when the
-// translation unit is compiled for the feature; otherwise the portable loop runs.
-#if defined(__x86_64__) && (defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__))
+// ---- Raw x86 intrinsics: the one place for the widening conversions xsimd 8.1 lacks (16→32-bit floats, int8 →
+// float). Each has a portable fallback and uses an intrinsic only when the translation unit is compiled for it. ----
+#if defined(__x86_64__) && (defined(__AVX512F__) || defined(__F16C__) || defined(__AVX2__) || defined(__SSE4_1__))
 #include <immintrin.h>
 #endif
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace lamina::arch {
 
@@ -39,6 +39,29 @@ inline std::size_t widen_f16(const std::uint16_t* in, float* out, std::size_t n)
 #endif
     (void)in, (void)out, (void)n;
     return i;
+}
+
+// One float register (an xsimd batch of 16, 8 or 4 floats) from as many int8 values at p: the int8 KV cache's load.
+template <class Batch>
+inline Batch widen_i8(const std::int8_t* p) {
+#if defined(__AVX512F__)
+    if constexpr (Batch::size == 16)
+        return Batch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
+#endif
+#if defined(__AVX2__)
+    if constexpr (Batch::size == 8)
+        return Batch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
+#endif
+#if defined(__SSE4_1__)
+    if constexpr (Batch::size == 4) {
+        std::int32_t bytes;
+        std::memcpy(&bytes, p, sizeof bytes);
+        return Batch(_mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(bytes))));
+    }
+#endif
+    alignas(64) float lanes[Batch::size];
+    for (std::size_t i = 0; i < Batch::size; ++i) lanes[i] = float(p[i]);
+    return Batch::load_aligned(lanes);
 }
 
 }  // namespace lamina::arch

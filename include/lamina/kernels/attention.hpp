@@ -7,11 +7,14 @@
 //
 // Key layout (KeyTiles): per kv head, tiles of kKeyTile keys stored d-major — tile t, dim d holds the d-th element
 // of keys t·T … t·T+T−1 — so the scores of a whole tile are head_dim broadcast-FMAs into one register, with no
-// horizontal sums. Values are plain rows (ValueRows). A KV cache appends into exactly this layout.
+// horizontal sums. Values are plain rows (ValueRows). A KV cache appends into exactly this layout. Both hold f32, or
+// int8 with one f32 scale per key (the int8 KV cache): an int8 key tile is widened to floats in registers and its
+// scores scaled once per tile; the value scales fold into the softmax weights. Nothing is dequantised to memory.
 //
 // What varies between attention variants at this level is captured by a ScoreMod: which keys a query may see
 // (causal, sliding window, per-head windows, padding) and an additive bias (ALiBi, T5 buckets). GQA/MQA is
 // n_kv_heads < n_heads; the scale is a parameter (T5 uses 1); an optional tanh soft-cap bounds logits (Gemma 2).
+#include "lamina/arch/x86_convert.hpp"
 #include "lamina/core/arena.hpp"
 #include "lamina/core/error.hpp"
 #include "lamina/core/simd.hpp"
@@ -45,16 +48,29 @@ concept ScoreMod = requires(const M& m, int h, std::int64_t i, std::int64_t k0, 
     { M::adjusts_scores } -> std::convertible_to<bool>;
 };
 
+// The element types keys and values may be stored as.
+template <class E>
+concept KvElement = std::same_as<E, float> || std::same_as<E, std::int8_t>;
+
 // Keys of every kv head in tiles (see above): head g's tile t starts at data + g·head_stride + t·head_dim·kKeyTile.
+// int8 keys: key j of head g is scales[g·scale_stride + j] times its stored values (scales 64-byte aligned,
+// scale_stride a multiple of kKeyTile).
+template <KvElement E>
 struct KeyTiles {
-    const float* data = nullptr;
+    const E* data = nullptr;
     std::int64_t head_stride = 0;
+    const float* scales = nullptr;
+    std::int64_t scale_stride = 0;
 };
 // Values of every kv head as rows: head g, key j at data + g·head_stride + j·ld. Rows must be readable up to
-// head_dim rounded up to the SIMD width (the padding is read but never reaches the output).
+// head_dim rounded up to the SIMD width (the padding is read but never reaches the output). int8 values are scaled
+// like int8 keys, and their scales must be readable (finite) up to the next multiple of kKeyTile.
+template <KvElement E>
 struct ValueRows {
-    const float* data = nullptr;
+    const E* data = nullptr;
     std::int64_t head_stride = 0, ld = 0;
+    const float* scales = nullptr;
+    std::int64_t scale_stride = 0;
 };
 
 struct AttentionShape {
@@ -72,15 +88,43 @@ constexpr std::int64_t padded_head_dim(int head_dim) {
     return (head_dim + std::int64_t(simd::kWidth) - 1) / std::int64_t(simd::kWidth) * std::int64_t(simd::kWidth);
 }
 
-// Writes key row `k` (head_dim floats) as key j of a head's tiles.
-inline void store_key(float* head_tiles, int head_dim, std::int64_t j, const float* k) {
-    float* tile = head_tiles + (j / kKeyTile) * head_dim * kKeyTile + j % kKeyTile;
+// Writes key row `k` (head_dim elements) as key j of a head's tiles.
+template <KvElement E>
+void store_key(E* head_tiles, int head_dim, std::int64_t j, const E* k) {
+    E* tile = head_tiles + (j / kKeyTile) * head_dim * kKeyTile + j % kKeyTile;
     for (int d = 0; d < head_dim; ++d) tile[d * kKeyTile] = k[d];
+}
+
+// One row of an int8 KV cache (a key or value of one kv head): x[0 .. n) ≈ scale · q[0 .. n), symmetric with
+// scale = max|x| / 127. Returns the scale.
+inline float quantize_kv_row(const float* x, int n, std::int8_t* q) {
+    float m = 0.f;
+    for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+    const float inv = m > 0.f ? 127.f / m : 0.f;
+    for (int i = 0; i < n; ++i) q[i] = std::int8_t(std::nearbyint(x[i] * inv));
+    return m / 127.f;
 }
 
 namespace detail {
 
 using simd::FloatV;
+
+inline FloatV load_lanes(const float* p) { return simd::load(p); }
+inline FloatV load_lanes(const std::int8_t* p) { return arch::widen_i8<FloatV>(p); }
+
+// One kv head's keys and values, as attend_range reads them.
+template <KvElement E>
+struct HeadKv {
+    const E* keys;
+    const float* key_scales;  // int8 only
+    const E* values;
+    const float* value_scales;  // int8 only
+    std::int64_t value_ld;
+
+    HeadKv(const KeyTiles<E>& k, const ValueRows<E>& v, int g)
+        : keys(k.data + g * k.head_stride), key_scales(k.scales + g * k.scale_stride),
+          values(v.data + g * v.head_stride), value_scales(v.scales + g * v.scale_stride), value_ld(v.ld) {}
+};
 
 // 0, 1, …, W−1: the key offset of each score lane.
 inline FloatV lane_index() {
@@ -97,24 +141,29 @@ struct OnlineSoftmax {
 
 // Processes keys [kb, ke) for query rows q[0..BQ) of head h. q rows are pre-scaled and padded; acc rows are
 // padded_head_dim floats.
-template <int BQ, ScoreMod Mod>
-inline void attend_range(const AttentionShape& s, const float* const* q, std::int64_t i0, int h, const float* kt,
-                         const float* v, std::int64_t v_ld, std::int64_t kb, std::int64_t ke, const Mod& mod,
-                         const KeyRange* ranges, OnlineSoftmax* st, float* const* acc) {
+template <int BQ, ScoreMod Mod, KvElement E>
+inline void attend_range(const AttentionShape& s, const float* const* q, std::int64_t i0, int h, const HeadKv<E>& kv,
+                         std::int64_t kb, std::int64_t ke, const Mod& mod, const KeyRange* ranges, OnlineSoftmax* st,
+                         float* const* acc) {
     constexpr int T = kKeyTile;
+    constexpr bool int8 = std::same_as<E, std::int8_t>;
     const int hd = s.head_dim;
     const std::int64_t hdp = padded_head_dim(hd);
     alignas(simd::kAlign) float p[BQ][T];
     for (std::int64_t k0 = kb - kb % T; k0 < ke; k0 += T) {
         // Scores of BQ queries × T keys: head_dim broadcast-FMAs per query on the d-major tile.
         const std::int64_t slot0 = s.key_ring ? k0 % s.key_ring : k0;
-        const float* tile = kt + (slot0 / T) * hd * T;
+        const E* tile = kv.keys + (slot0 / T) * hd * T;
         FloatV sc[BQ];
         for (auto& x : sc) x = FloatV(0.f);
         for (int d = 0; d < hd; ++d) {
-            const FloatV kd = FloatV::load_aligned(tile + d * T);
+            const FloatV kd = load_lanes(tile + d * T);
 #pragma GCC unroll 8
             for (int b = 0; b < BQ; ++b) sc[b] = xsimd::fma(FloatV(q[b][d]), kd, sc[b]);
+        }
+        if constexpr (int8) {
+            const FloatV key_scale = FloatV::load_aligned(kv.key_scales + slot0);
+            for (auto& x : sc) x *= key_scale;
         }
         const FloatV lane = lane_index();
         bool any = false;
@@ -135,7 +184,10 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
             }
             any = true;
             const FloatV e = detail::exp_nonpositive(x - FloatV(m_new));
-            e.store_aligned(p[b]);
+            if constexpr (int8)  // the weights of int8 value rows carry their scales
+                (e * FloatV::load_aligned(kv.value_scales + slot0)).store_aligned(p[b]);
+            else
+                e.store_aligned(p[b]);
             const float corr = std::exp(st[b].m - m_new);  // 0 when m was -inf
             st[b].l = st[b].l * corr + xsimd::hadd(e);
             st[b].m = m_new;
@@ -149,7 +201,7 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
             FloatV a[BQ];
             for (int b = 0; b < BQ; ++b) a[b] = simd::load(acc[b] + c);
             for (std::int64_t j = 0; j < kn; ++j) {
-                const FloatV vj = simd::load(v + (slot0 + j) * v_ld + c);
+                const FloatV vj = load_lanes(kv.values + (slot0 + j) * kv.value_ld + c);
 #pragma GCC unroll 8
                 for (int b = 0; b < BQ; ++b) a[b] = xsimd::fma(FloatV(p[b][j]), vj, a[b]);
             }
@@ -163,8 +215,8 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
 // o[i, h·hd : (h+1)·hd] = softmax(scale · q_i,h · K_gᵀ (+ mod)) · V_g for every query row i and head h, where
 // g = h / (n_heads / n_kv_heads). q and o are [n_queries, n_heads·head_dim] with row strides ldq and ldo. `scratch`
 // holds the split-KV partials of a decode step (attention_scratch_bytes); nothing is allocated.
-template <ScoreMod Mod>
-void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTiles k, ValueRows v, float* o,
+template <ScoreMod Mod, KvElement E>
+void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTiles<E> k, ValueRows<E> v, float* o,
                std::int64_t ldo, const Mod& mod, Arena& scratch, ThreadPool* pool = nullptr) {
     LAMINA_CHECK(s.head_dim > 0 && s.head_dim <= kMaxHeadDim, "attention: head_dim ", s.head_dim, " is outside 1..",
                  kMaxHeadDim);
@@ -201,8 +253,7 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
             for (std::int64_t w = w0; w < w1; ++w) {
                 const int h = int(w / blocks);
                 const std::int64_t i0 = (w % blocks) * BQ, bq = std::min<std::int64_t>(BQ, s.n_queries - i0);
-                const float* kt = k.data + (h / group) * k.head_stride;
-                const float* vh = v.data + (h / group) * v.head_stride;
+                const detail::HeadKv<E> kv(k, v, h / group);
                 detail::OnlineSoftmax st[BQ];
                 KeyRange ranges[BQ];
                 std::int64_t kb = s.n_keys, ke = 0;
@@ -214,12 +265,12 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
                     std::fill(abuf[b], abuf[b] + hdp, 0.f);
                 }
                 if (bq == BQ) {
-                    if (kb < ke) detail::attend_range<BQ>(s, qp, i0, h, kt, vh, v.ld, kb, ke, mod, ranges, st, ap);
+                    if (kb < ke) detail::attend_range<BQ>(s, qp, i0, h, kv, kb, ke, mod, ranges, st, ap);
                 } else {
                     for (int b = 0; b < bq; ++b)
                         if (ranges[b].begin < ranges[b].end)
-                            detail::attend_range<1>(s, qp + b, i0 + b, h, kt, vh, v.ld, ranges[b].begin,
-                                                    ranges[b].end, mod, ranges + b, st + b, ap + b);
+                            detail::attend_range<1>(s, qp + b, i0 + b, h, kv, ranges[b].begin, ranges[b].end, mod,
+                                                    ranges + b, st + b, ap + b);
                 }
                 for (int b = 0; b < bq; ++b) write_output(i0 + b, h, st[b], abuf[b]);
             }
@@ -249,9 +300,8 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
             detail::OnlineSoftmax st;
             if (r.begin < r.end) {
                 load_query(0, h, qbuf);
-                detail::attend_range<1>(s, &qp, 0, h, k.data + (h / group) * k.head_stride,
-                                        v.data + (h / group) * v.head_stride, v.ld, r.begin, r.end, mod, &r, &st,
-                                        &acc);
+                detail::attend_range<1>(s, &qp, 0, h, detail::HeadKv<E>(k, v, h / group), r.begin, r.end, mod,
+                                        &r, &st, &acc);
             }
             acc[hdp] = st.m;
             acc[hdp + 1] = st.l;

@@ -78,9 +78,9 @@ struct Attention {
 
     static State make_state(const ModelConfig& c, std::int64_t capacity) {
         if constexpr (requires { Mask::window(c); })
-            return KvCache::windowed(c.n_kv_heads, c.head_dim, capacity, Mask::window(c));
+            return KvCache::windowed(c.n_kv_heads, c.head_dim, capacity, Mask::window(c), c.kv_cache);
         else
-            return KvCache(c.n_kv_heads, c.head_dim, capacity);
+            return KvCache(c.n_kv_heads, c.head_dim, capacity, c.kv_cache);
     }
     static void prepare(const ModelConfig& c, SharedTables& t) { Positions::prepare(c, t); }
     static std::size_t scratch_bytes(const ModelConfig& c, std::int64_t tokens) {
@@ -198,8 +198,10 @@ private:
                                                     n,                cache.kernel_keys(), c.attention_scale(),
                                                     c.attn_softcap,   cache.key_ring()};
                 const auto run = [&](const auto& scores) {
-                    kernels::attention(shape, rows, width, cache.keys(), cache.values(), out + t0 * q_width, q_width,
-                                       scores, *ctx.arena, ctx.pool);
+                    cache.with_views([&](auto keys, auto values) {
+                        kernels::attention(shape, rows, width, keys, values, out + t0 * q_width, q_width, scores,
+                                           *ctx.arena, ctx.pool);
+                    });
                 };
                 if (ctx.key_padding.empty()) {
                     run(Scores<false>{c, *ctx.tables, ctx.pos0 + t0, cache.evicted(), {}});

@@ -49,7 +49,7 @@ struct CrossAttention {
     };
 
     static State make_state(const ModelConfig& c, std::int64_t capacity) {
-        return State{KvCache(c.n_kv_heads, c.head_dim, capacity), std::vector<std::uint8_t>(std::size_t(capacity), 1),
+        return State{KvCache(c.n_kv_heads, c.head_dim, capacity, c.kv_cache), std::vector<std::uint8_t>(std::size_t(capacity), 1),
                      false};
     }
     static void prepare(const ModelConfig&, SharedTables&) {}
@@ -118,8 +118,10 @@ struct CrossAttention {
         const kernels::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, T, s.memory.size(),
                                             c.attention_scale(), c.attn_softcap};
         const auto attend = [&](const auto& scores) {
-            kernels::attention(shape, q.data(), q_width, s.memory.keys(), s.memory.values(), out.data(), q_width,
-                               scores, *ctx.arena, ctx.pool);
+            s.memory.with_views([&](auto keys, auto values) {
+                kernels::attention(shape, q.data(), q_width, keys, values, out.data(), q_width, scores, *ctx.arena,
+                                   ctx.pool);
+            });
         };
         if (s.padded)
             attend(Scores<true>{s.key_padding.data(), s.memory.size()});

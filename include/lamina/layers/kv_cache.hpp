@@ -11,12 +11,16 @@
 //   evicting a linear cache with a KvEviction budget: once it holds more than `budget` keys, a policy chooses
 //            which older keys to keep (the newest `recent` always stay); kept keys are compacted in order, so slot
 //            j holds position j + evicted() for the consecutive tail.
+// Precision (KvPrecision): f32, or int8 with one scale per kv head and token (scale = max|x| / 127 over the head's
+// head_dim values), which the kernel reads directly: a quarter of the bytes of the f32 cache.
 #include "lamina/core/aligned.hpp"
 #include "lamina/core/serialize.hpp"
 #include "lamina/kernels/attention.hpp"
+#include "lamina/models/config.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 namespace lamina {
@@ -58,17 +62,20 @@ public:
 
     KvCache() = default;
     // A linear cache for `capacity` positions.
-    KvCache(int n_kv_heads, int head_dim, std::int64_t capacity) : KvCache(n_kv_heads, head_dim, capacity, 0) {}
+    KvCache(int n_kv_heads, int head_dim, std::int64_t capacity, KvPrecision precision = KvPrecision::f32)
+        : KvCache(n_kv_heads, head_dim, capacity, 0, precision) {}
     // The cache of a layer whose queries see at most `window` keys: a ring when that is smaller than `capacity`.
-    static KvCache windowed(int n_kv_heads, int head_dim, std::int64_t capacity, std::int64_t window) {
+    static KvCache windowed(int n_kv_heads, int head_dim, std::int64_t capacity, std::int64_t window,
+                            KvPrecision precision = KvPrecision::f32) {
         const std::int64_t tile = kernels::kKeyTile;
         const std::int64_t ring = (window - 1 + kRingSlack + tile - 1) / tile * tile;
-        if (window <= 0 || ring >= capacity) return KvCache(n_kv_heads, head_dim, capacity);
-        return KvCache(n_kv_heads, head_dim, ring, window);
+        if (window <= 0 || ring >= capacity) return KvCache(n_kv_heads, head_dim, capacity, precision);
+        return KvCache(n_kv_heads, head_dim, ring, window, precision);
     }
 
     std::int64_t size() const { return size_; }          // positions seen: the next token's position
     std::int64_t capacity() const { return capacity_; }  // slots
+    KvPrecision precision() const { return precision_; }
     bool is_ring() const { return window_ > 0; }
     std::int64_t evicted() const { return tail_begin_ - compacted_; }  // positions dropped by eviction
     // Entries the kernel indexes: absolute positions for a ring (addressed modulo key_ring()), slots otherwise.
@@ -87,8 +94,17 @@ public:
             float norm = 0.f;
             for (int g = 0; g < n_kv_heads_; ++g) {
                 const float* key = k + t * ld + g * head_dim_;
-                kernels::store_key(keys_.data() + g * key_head_stride(), head_dim_, slot, key);
-                std::copy_n(v + t * ld + g * head_dim_, head_dim_, values_.data() + g * value_head_stride() + slot * hdp);
+                const float* value = v + t * ld + g * head_dim_;
+                if (precision_ == KvPrecision::f32) {
+                    kernels::store_key(keys_.data() + g * key_head_stride(), head_dim_, slot, key);
+                    std::copy_n(value, head_dim_, values_.data() + g * value_head_stride() + slot * hdp);
+                } else {
+                    std::int8_t q[kernels::kMaxHeadDim];
+                    key_scales_[std::size_t(g * scale_stride() + slot)] = kernels::quantize_kv_row(key, head_dim_, q);
+                    kernels::store_key(keys8_.data() + g * key_head_stride(), head_dim_, slot, q);
+                    value_scales_[std::size_t(g * scale_stride() + slot)] =
+                        kernels::quantize_kv_row(value, head_dim_, values8_.data() + g * value_head_stride() + slot * hdp);
+                }
                 float sq = 0.f;
                 for (int d = 0; d < head_dim_; ++d) sq += key[d] * key[d];
                 norm += std::sqrt(sq);
@@ -136,30 +152,41 @@ public:
         tail_begin_ = size_ - eviction_.recent;
     }
 
-    kernels::KeyTiles keys() const { return {keys_.data(), key_head_stride()}; }
-    kernels::ValueRows values() const {
-        return {values_.data(), value_head_stride(), kernels::padded_head_dim(head_dim_)};
+    // fn(kernels::KeyTiles<E>, kernels::ValueRows<E>) with E the stored element type: what the kernel reads.
+    template <class Fn>
+    decltype(auto) with_views(Fn&& fn) const {
+        const std::int64_t hdp = kernels::padded_head_dim(head_dim_);
+        if (precision_ == KvPrecision::f32)
+            return fn(kernels::KeyTiles<float>{keys_.data(), key_head_stride()},
+                      kernels::ValueRows<float>{values_.data(), value_head_stride(), hdp});
+        return fn(kernels::KeyTiles<std::int8_t>{keys8_.data(), key_head_stride(), key_scales_.data(), scale_stride()},
+                  kernels::ValueRows<std::int8_t>{values8_.data(), value_head_stride(), hdp, value_scales_.data(),
+                                                  scale_stride()});
     }
-    std::size_t bytes() const { return (keys_.size() + values_.size() + key_norms_.size()) * sizeof(float); }
+    std::size_t bytes() const {
+        return (keys_.size() + values_.size() + key_scales_.size() + value_scales_.size() + key_norms_.size()) *
+                   sizeof(float) +
+               keys8_.size() + values8_.size();
+    }
 
     // Copies another cache of the same shape into this one's buffers (snapshot restore: no allocation, only the
     // stored slots are copied). The eviction policy stays this cache's own.
     void assign(const KvCache& o) {
         LAMINA_CHECK(o.n_kv_heads_ == n_kv_heads_ && o.head_dim_ == head_dim_ && o.capacity_ == capacity_ &&
-                         o.window_ == window_,
-                     "KvCache: restoring a cache of another shape");
+                         o.window_ == window_ && o.precision_ == precision_,
+                     "KvCache: restoring a cache of another shape or precision");
         size_ = o.size_, compacted_ = o.compacted_, tail_begin_ = o.tail_begin_;
-        for_stored([&](Buffer buf, std::size_t offset, std::size_t n) {
+        for_stored([&](auto buf, std::size_t offset, std::size_t n) {
             std::copy_n((o.*buf).data() + offset, n, (this->*buf).data() + offset);
         });
     }
 
     // Session save/restore: the shape (checked on load), the position bookkeeping and the stored slots.
     void save(std::ostream& out) const {
-        for (std::int64_t v : {std::int64_t(n_kv_heads_), std::int64_t(head_dim_), capacity_, window_, size_,
-                               compacted_, tail_begin_})
+        for (std::int64_t v : {std::int64_t(n_kv_heads_), std::int64_t(head_dim_), capacity_, window_,
+                               std::int64_t(precision_), size_, compacted_, tail_begin_})
             serial::write_value(out, v);
-        for_stored([&](Buffer buf, std::size_t offset, std::size_t n) {
+        for_stored([&](auto buf, std::size_t offset, std::size_t n) {
             serial::write_values(out, (this->*buf).data() + offset, n);
         });
     }
@@ -168,6 +195,7 @@ public:
         serial::expect_value(in, std::int64_t(head_dim_), "KvCache head_dim");
         serial::expect_value(in, capacity_, "KvCache capacity");
         serial::expect_value(in, window_, "KvCache window");
+        serial::expect_value(in, std::int64_t(precision_), "KvCache precision (0 f32, 1 int8)");
         const auto size = serial::read_value<std::int64_t>(in, "KvCache size");
         const auto compacted = serial::read_value<std::int64_t>(in, "KvCache eviction state");
         const auto tail_begin = serial::read_value<std::int64_t>(in, "KvCache eviction state");
@@ -175,64 +203,99 @@ public:
                          (window_ > 0 || size - (tail_begin - compacted) <= capacity_),
                      "session restore: inconsistent KvCache positions (size ", size, ")");
         size_ = size, compacted_ = compacted, tail_begin_ = tail_begin;
-        for_stored([&](Buffer buf, std::size_t offset, std::size_t n) {
+        for_stored([&](auto buf, std::size_t offset, std::size_t n) {
             serial::read_values(in, (this->*buf).data() + offset, n, "KvCache contents");
         });
     }
 
 private:
-    KvCache(int n_kv_heads, int head_dim, std::int64_t capacity, std::int64_t window)
-        : n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), window_(window) {
-        LAMINA_CHECK(n_kv_heads > 0 && head_dim > 0 && capacity > 0, "KvCache: n_kv_heads ", n_kv_heads,
-                     ", head_dim ", head_dim, " and capacity ", capacity, " must be positive");
-        keys_ = AlignedBuffer<float>(std::size_t(n_kv_heads * key_head_stride()));
-        values_ = AlignedBuffer<float>(std::size_t(n_kv_heads * value_head_stride()));
-        key_norms_ = AlignedBuffer<float>(std::size_t(capacity));
+    KvCache(int n_kv_heads, int head_dim, std::int64_t capacity, std::int64_t window, KvPrecision precision)
+        : n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), window_(window), precision_(precision) {
+        LAMINA_CHECK(n_kv_heads > 0 && head_dim > 0 && head_dim <= kernels::kMaxHeadDim && capacity > 0,
+                     "KvCache: n_kv_heads ", n_kv_heads, " and capacity ", capacity, " must be positive, head_dim ",
+                     head_dim, " in 1..", kernels::kMaxHeadDim);
         // Zeros, not garbage: the kernel reads whole key tiles and multiplies masked value rows by 0.
-        keys_.fill(0.f);
-        values_.fill(0.f);
-        key_norms_.fill(0.f);
+        const auto zeros = [](auto& buffer, std::int64_t n) {
+            buffer = std::remove_reference_t<decltype(buffer)>(std::size_t(n));
+            buffer.fill(0);
+        };
+        if (precision == KvPrecision::f32) {
+            zeros(keys_, n_kv_heads * key_head_stride());
+            zeros(values_, n_kv_heads * value_head_stride());
+        } else {
+            zeros(keys8_, n_kv_heads * key_head_stride());
+            zeros(values8_, n_kv_heads * value_head_stride());
+            zeros(key_scales_, n_kv_heads * scale_stride());
+            zeros(value_scales_, n_kv_heads * scale_stride());
+        }
+        zeros(key_norms_, capacity);
     }
 
     std::int64_t tiles() const { return (capacity_ + kernels::kKeyTile - 1) / kernels::kKeyTile; }
     std::int64_t key_head_stride() const { return tiles() * head_dim_ * kernels::kKeyTile; }
     std::int64_t value_head_stride() const { return capacity_ * kernels::padded_head_dim(head_dim_); }
+    std::int64_t scale_stride() const { return tiles() * kernels::kKeyTile; }  // whole tiles: aligned scale loads
 
-    using Buffer = AlignedBuffer<float> KvCache::*;
-    // Calls fn(buffer, offset, count) for each range of floats in use: per head, the used key tiles and value rows,
-    // then the key norms.
+    // Calls fn(buffer, offset, count) — buffer a pointer to an AlignedBuffer member — for each range in use: per
+    // head, the used key tiles and value rows (and their scales), then the key norms.
     template <class Fn>
     void for_stored(Fn&& fn) const {
         const std::int64_t used = is_ring() ? std::min(size_, capacity_) : kernel_keys();
         const std::int64_t tiles_used = (used + kernels::kKeyTile - 1) / kernels::kKeyTile;
-        for (int g = 0; g < n_kv_heads_; ++g) {
-            fn(&KvCache::keys_, std::size_t(g * key_head_stride()), std::size_t(tiles_used * head_dim_ * kernels::kKeyTile));
-            fn(&KvCache::values_, std::size_t(g * value_head_stride()),
-               std::size_t(used * kernels::padded_head_dim(head_dim_)));
+        const auto per_head = [&](auto keys, auto values) {
+            for (int g = 0; g < n_kv_heads_; ++g) {
+                fn(keys, std::size_t(g * key_head_stride()), std::size_t(tiles_used * head_dim_ * kernels::kKeyTile));
+                fn(values, std::size_t(g * value_head_stride()), std::size_t(used * kernels::padded_head_dim(head_dim_)));
+            }
+        };
+        if (precision_ == KvPrecision::f32) {
+            per_head(&KvCache::keys_, &KvCache::values_);
+        } else {
+            per_head(&KvCache::keys8_, &KvCache::values8_);
+            for (int g = 0; g < n_kv_heads_; ++g) {
+                fn(&KvCache::key_scales_, std::size_t(g * scale_stride()), std::size_t(used));
+                fn(&KvCache::value_scales_, std::size_t(g * scale_stride()), std::size_t(used));
+            }
         }
         fn(&KvCache::key_norms_, std::size_t(0), std::size_t(used));
     }
 
     void move_slot(std::int64_t from, std::int64_t to) {
         if (from == to) return;
-        const std::int64_t hdp = kernels::padded_head_dim(head_dim_), T = kernels::kKeyTile;
-        for (int g = 0; g < n_kv_heads_; ++g) {
-            float* kt = keys_.data() + g * key_head_stride();
-            const float* src = kt + (from / T) * head_dim_ * T + from % T;
-            float* dst = kt + (to / T) * head_dim_ * T + to % T;
-            for (int d = 0; d < head_dim_; ++d) dst[d * T] = src[d * T];
-            float* vh = values_.data() + g * value_head_stride();
-            std::copy_n(vh + from * hdp, hdp, vh + to * hdp);
+        const auto move = [&](auto& keys, auto& values) {
+            const std::int64_t hdp = kernels::padded_head_dim(head_dim_), T = kernels::kKeyTile;
+            for (int g = 0; g < n_kv_heads_; ++g) {
+                auto* kt = keys.data() + g * key_head_stride();
+                const auto* src = kt + (from / T) * head_dim_ * T + from % T;
+                auto* dst = kt + (to / T) * head_dim_ * T + to % T;
+                for (int d = 0; d < head_dim_; ++d) dst[d * T] = src[d * T];
+                auto* vh = values.data() + g * value_head_stride();
+                std::copy_n(vh + from * hdp, hdp, vh + to * hdp);
+            }
+        };
+        if (precision_ == KvPrecision::f32) {
+            move(keys_, values_);
+        } else {
+            move(keys8_, values8_);
+            for (int g = 0; g < n_kv_heads_; ++g) {
+                const std::size_t at = std::size_t(g * scale_stride());
+                key_scales_[at + std::size_t(to)] = key_scales_[at + std::size_t(from)];
+                value_scales_[at + std::size_t(to)] = value_scales_[at + std::size_t(from)];
+            }
         }
         key_norms_[std::size_t(to)] = key_norms_[std::size_t(from)];
     }
 
     int n_kv_heads_ = 0, head_dim_ = 0;
     std::int64_t capacity_ = 0, window_ = 0, size_ = 0;
+    KvPrecision precision_ = KvPrecision::f32;
     // Eviction bookkeeping: slots [0, compacted_) hold kept older keys; slot compacted_ + j holds position
     // tail_begin_ + j.
     std::int64_t compacted_ = 0, tail_begin_ = 0;
+    // f32 keys and values, or int8 ones with their scales (the other pair stays empty).
     AlignedBuffer<float> keys_, values_, key_norms_;
+    AlignedBuffer<std::int8_t> keys8_, values8_;
+    AlignedBuffer<float> key_scales_, value_scales_;
     KvEviction eviction_;
     std::vector<std::int64_t> order_;  // the policy's output, sized when eviction is enabled
 };

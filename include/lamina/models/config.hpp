@@ -22,6 +22,10 @@ struct RopeScaling {
     int original_max_positions = 8192;
 };
 
+// How KV caches hold keys and values: f32, or int8 with one f32 scale per head and token (a quarter of the bytes,
+// so four times the context in the same memory and a quarter of the cache traffic of a long-context decode step).
+enum class KvPrecision : std::uint8_t { f32, int8 };
+
 struct ModelConfig {
     int d_model = 0;
     int n_layers = 0;
@@ -38,6 +42,7 @@ struct ModelConfig {
     bool qkv_bias = false, o_bias = false;
     float attn_scale = 0.f;    // 0: 1/sqrt(head_dim)
     float attn_softcap = 0.f;  // 0: off
+    KvPrecision kv_cache = KvPrecision::f32;  // a run-time choice (hf::LoadOptions, --kv-cache), not from config.json
     int sliding_window = 0;    // 0: full causal attention
     std::vector<int> head_windows;  // per-head windows (multi-window attention); empty: sliding_window for all
 

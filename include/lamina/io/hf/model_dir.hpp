@@ -31,6 +31,7 @@ struct LoadOptions {
                                // max_position_embeddings; ignored by presets whose positions are learned weights
     std::optional<QuantFormat> quantize{};  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
                                             // decoder-only and encoder models
+    KvPrecision kv_cache = KvPrecision::f32;  // how the sessions' KV caches store keys and values
 };
 
 class ModelDir {
@@ -74,6 +75,7 @@ ModelConfig model_config(const ModelDir& dir, const LoadOptions& options = {}) {
                  dir.model_type(), "\" is not ", P::name, "'s \"", P::model_type, "\" (or its config is another kind)");
     ModelConfig c = P::config(dir.config_json());
     if (options.max_context > 0 && !P::learned_positions) c.max_positions = std::min(c.max_positions, options.max_context);
+    c.kv_cache = options.kv_cache;
     c.validate();
     return c;
 }
