@@ -1,8 +1,11 @@
 #pragma once
 // Fused attention with online softmax (flash-attention style): each query row walks the visible keys in tiles,
 // keeping a running max m, a running sum l and an unnormalised output accumulator, so the T×T score matrix is never
-// materialised. Parallel over (head, query block); with one query (a decode step) and a long cache the keys are
-// split into fixed chunks spread over threads instead, and the partial (m, l, acc) triples merged with the rule
+// materialised. The rows of a block are (query, head) pairs that share one kv head — the heads of a GQA group for
+// each query, then the next query — so a tile of keys and values is read once for all of them, and a decode step
+// of a GQA model fills a block from its single query. Parallel over (kv head, row block); with one query (a decode
+// step) and a long cache the keys are also split into fixed chunks spread over threads, and the partial (m, l, acc)
+// triples merged with the rule
 //   M = max m_s,  l = Σ l_s·e^(m_s − M),  acc = Σ acc_s·e^(m_s − M),  o = acc / l.
 //
 // Key layout (KeyTiles): per kv head, tiles of kKeyTile keys stored d-major — tile t, dim d holds the d-th element
@@ -27,6 +30,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace lamina::kernels {
 
@@ -139,27 +143,47 @@ struct OnlineSoftmax {
     float l = 0.f;
 };
 
-// Processes keys [kb, ke) for query rows q[0..BQ) of head h. q rows are pre-scaled and padded; acc rows are
+// A row of a block: query i of the call, head h.
+struct Row {
+    std::int64_t i = 0;
+    int h = 0;
+};
+
+// Processes keys [kb, ke) for rows[0..BQ), all of kv head kv. q rows are pre-scaled and padded; acc rows are
 // padded_head_dim floats.
 template <int BQ, ScoreMod Mod, KvElement E>
-inline void attend_range(const AttentionShape& s, const float* const* q, std::int64_t i0, int h, const HeadKv<E>& kv,
+inline void attend_range(const AttentionShape& s, const float* const* q, const Row* rows, const HeadKv<E>& kv,
                          std::int64_t kb, std::int64_t ke, const Mod& mod, const KeyRange* ranges, OnlineSoftmax* st,
                          float* const* acc) {
     constexpr int T = kKeyTile;
     constexpr bool int8 = std::same_as<E, std::int8_t>;
+    // Independent FMA chains per row: with fewer than 4 rows the dims are split over several accumulators, so the
+    // score loop is not bound by FMA latency.
+    constexpr int A = BQ >= 4 ? 1 : 4 / BQ;
     const int hd = s.head_dim;
     const std::int64_t hdp = padded_head_dim(hd);
     alignas(simd::kAlign) float p[BQ][T];
     for (std::int64_t k0 = kb - kb % T; k0 < ke; k0 += T) {
-        // Scores of BQ queries × T keys: head_dim broadcast-FMAs per query on the d-major tile.
+        // Scores of BQ rows × T keys: head_dim broadcast-FMAs per row on the d-major tile.
         const std::int64_t slot0 = s.key_ring ? k0 % s.key_ring : k0;
         const E* tile = kv.keys + (slot0 / T) * hd * T;
-        FloatV sc[BQ];
-        for (auto& x : sc) x = FloatV(0.f);
-        for (int d = 0; d < hd; ++d) {
-            const FloatV kd = load_lanes(tile + d * T);
+        FloatV sc[BQ], part[BQ][A];
+        for (auto& row : part)
+            for (auto& x : row) x = FloatV(0.f);
+        int d = 0;
+        for (; d + A <= hd; d += A)
+            for (int a = 0; a < A; ++a) {
+                const FloatV kd = load_lanes(tile + (d + a) * T);
 #pragma GCC unroll 8
-            for (int b = 0; b < BQ; ++b) sc[b] = xsimd::fma(FloatV(q[b][d]), kd, sc[b]);
+                for (int b = 0; b < BQ; ++b) part[b][a] = xsimd::fma(FloatV(q[b][d + a]), kd, part[b][a]);
+            }
+        for (; d < hd; ++d) {
+            const FloatV kd = load_lanes(tile + d * T);
+            for (int b = 0; b < BQ; ++b) part[b][0] = xsimd::fma(FloatV(q[b][d]), kd, part[b][0]);
+        }
+        for (int b = 0; b < BQ; ++b) {
+            sc[b] = part[b][0];
+            for (int a = 1; a < A; ++a) sc[b] += part[b][a];
         }
         if constexpr (int8) {
             const FloatV key_scale = FloatV::load_aligned(kv.key_scales + slot0);
@@ -170,7 +194,7 @@ inline void attend_range(const AttentionShape& s, const float* const* q, std::in
         for (int b = 0; b < BQ; ++b) {
             FloatV x = sc[b];
             if (s.softcap > 0.f) x = FloatV(s.softcap) * vmath::tanh(x * FloatV(1.f / s.softcap));
-            if constexpr (Mod::adjusts_scores) x = mod.adjust(h, i0 + b, k0, x);
+            if constexpr (Mod::adjusts_scores) x = mod.adjust(rows[b].h, rows[b].i, k0, x);
             // Keys outside this query's visible range, or outside [kb, ke), score -inf.
             const std::int64_t lo = std::max(kb, ranges[b].begin), hi = std::min(ke, ranges[b].end);
             const FloatV kpos = lane + FloatV(float(k0));
@@ -239,78 +263,89 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
         for (int d = 0; d < hd; ++d) dst[d] = acc[d] * inv;
     };
 
+    // Rows (query i, head h) of kv head g are numbered r = i·group + (h − g·group); a block is BQ consecutive rows.
+    constexpr int BQ = 4;
+    const std::int64_t rows = s.n_queries * group, blocks = (rows + BQ - 1) / BQ;
+    struct Block {
+        alignas(simd::kAlign) float q[BQ][kMaxHeadDim];
+        alignas(simd::kAlign) float acc[BQ][kMaxHeadDim];
+        detail::Row rows[BQ];
+        detail::OnlineSoftmax st[BQ];
+        KeyRange ranges[BQ];
+        int n = 0;
+    };
+    // Attends block `b` of kv head g to the keys in [lo, hi), leaving each row's (m, l) and accumulator in blk. The
+    // rows run as one register block, or as blocks of 2 and 1 at the end of the rows.
+    auto attend_block = [&](Block& blk, int g, std::int64_t b, std::int64_t lo, std::int64_t hi) {
+        blk.n = int(std::min<std::int64_t>(BQ, rows - b * BQ));
+        for (int j = 0; j < blk.n; ++j) {
+            const std::int64_t r = b * BQ + j;
+            const detail::Row row{r / group, g * group + int(r % group)};
+            const KeyRange visible = clamp(mod.range(row.h, row.i));
+            blk.rows[j] = row;
+            blk.ranges[j] = {std::max(visible.begin, lo), std::min(visible.end, hi)};
+            blk.st[j] = {};
+            load_query(row.i, row.h, blk.q[j]);
+            std::fill(blk.acc[j], blk.acc[j] + hdp, 0.f);
+        }
+        const detail::HeadKv<E> kv(k, v, g);
+        const auto run = [&]<int N>(std::integral_constant<int, N>, int j0) {
+            std::int64_t kb = hi, ke = lo;  // the union of the rows' ranges
+            const float* qp[N];
+            float* ap[N];
+            for (int j = 0; j < N; ++j) {
+                const KeyRange& r = blk.ranges[j0 + j];
+                if (r.begin < r.end) kb = std::min(kb, r.begin), ke = std::max(ke, r.end);
+                qp[j] = blk.q[j0 + j], ap[j] = blk.acc[j0 + j];
+            }
+            if (kb < ke)
+                detail::attend_range<N>(s, qp, blk.rows + j0, kv, kb, ke, mod, blk.ranges + j0, blk.st + j0, ap);
+        };
+        int j = 0;
+        if (blk.n == BQ) run(std::integral_constant<int, BQ>{}, 0), j = BQ;
+        for (; j + 2 <= blk.n; j += 2) run(std::integral_constant<int, 2>{}, j);
+        if (j < blk.n) run(std::integral_constant<int, 1>{}, j);
+    };
+    auto parallel = [&](std::int64_t items, const auto& fn) {
+        if (pool)
+            pool->parallel_for(items, fn);
+        else
+            fn(0, items);
+    };
+
     // A decode step over a long cache splits the keys into fixed chunks (not per thread, so the rounding — and the
     // result — is the same for every thread count).
     const std::int64_t chunks = (s.n_keys + kSplitChunk - 1) / kSplitChunk;
     if (s.n_queries != 1 || chunks < 2) {
-        constexpr int BQ = 4;
-        const std::int64_t blocks = (s.n_queries + BQ - 1) / BQ;
-        auto run_items = [&](std::int64_t w0, std::int64_t w1) {
-            alignas(simd::kAlign) float qbuf[BQ][kMaxHeadDim], abuf[BQ][kMaxHeadDim];
-            const float* qp[BQ];
-            float* ap[BQ];
-            for (int b = 0; b < BQ; ++b) qp[b] = qbuf[b], ap[b] = abuf[b];
+        parallel(s.n_kv_heads * blocks, [&](std::int64_t w0, std::int64_t w1) {
+            Block blk;
             for (std::int64_t w = w0; w < w1; ++w) {
-                const int h = int(w / blocks);
-                const std::int64_t i0 = (w % blocks) * BQ, bq = std::min<std::int64_t>(BQ, s.n_queries - i0);
-                const detail::HeadKv<E> kv(k, v, h / group);
-                detail::OnlineSoftmax st[BQ];
-                KeyRange ranges[BQ];
-                std::int64_t kb = s.n_keys, ke = 0;
-                for (int b = 0; b < bq; ++b) {
-                    ranges[b] = clamp(mod.range(h, i0 + b));
-                    kb = std::min(kb, ranges[b].begin);
-                    ke = std::max(ke, ranges[b].end);
-                    load_query(i0 + b, h, qbuf[b]);
-                    std::fill(abuf[b], abuf[b] + hdp, 0.f);
-                }
-                if (bq == BQ) {
-                    if (kb < ke) detail::attend_range<BQ>(s, qp, i0, h, kv, kb, ke, mod, ranges, st, ap);
-                } else {
-                    for (int b = 0; b < bq; ++b)
-                        if (ranges[b].begin < ranges[b].end)
-                            detail::attend_range<1>(s, qp + b, i0 + b, h, kv, ranges[b].begin, ranges[b].end, mod,
-                                                    ranges + b, st + b, ap + b);
-                }
-                for (int b = 0; b < bq; ++b) write_output(i0 + b, h, st[b], abuf[b]);
+                attend_block(blk, int(w / blocks), w % blocks, 0, s.n_keys);
+                for (int j = 0; j < blk.n; ++j) write_output(blk.rows[j].i, blk.rows[j].h, blk.st[j], blk.acc[j]);
             }
-        };
-        if (pool)
-            pool->parallel_for(std::int64_t(s.n_heads) * blocks, run_items);
-        else
-            run_items(0, std::int64_t(s.n_heads) * blocks);
+        });
         return;
     }
 
-    // Split-KV decode: item (chunk c, head h) reduces keys [c·C, (c+1)·C); partials are merged per head in chunk
-    // order.
+    // Split-KV decode: item (chunk c, kv head g, block b) reduces keys [c·C, (c+1)·C) for its rows; partials are
+    // merged per head in chunk order.
     ArenaScope keep(scratch);
     const std::int64_t stride = hdp + 2;  // acc, then m, then l
     auto partials = scratch.alloc<float>(std::size_t(chunks * s.n_heads * stride));
-    auto run_chunks = [&](std::int64_t w0, std::int64_t w1) {
-        alignas(simd::kAlign) float qbuf[kMaxHeadDim];
-        const float* qp = qbuf;
+    const std::int64_t per_chunk = s.n_kv_heads * blocks;
+    parallel(chunks * per_chunk, [&](std::int64_t w0, std::int64_t w1) {
+        Block blk;
         for (std::int64_t w = w0; w < w1; ++w) {
-            const std::int64_t c = w / s.n_heads;
-            const int h = int(w % s.n_heads);
-            float* acc = partials.data() + w * stride;
-            std::fill(acc, acc + hdp, 0.f);
-            KeyRange r = clamp(mod.range(h, 0));
-            r = {std::max(r.begin, c * kSplitChunk), std::min(r.end, (c + 1) * kSplitChunk)};
-            detail::OnlineSoftmax st;
-            if (r.begin < r.end) {
-                load_query(0, h, qbuf);
-                detail::attend_range<1>(s, &qp, 0, h, detail::HeadKv<E>(k, v, h / group), r.begin, r.end, mod,
-                                        &r, &st, &acc);
+            const std::int64_t c = w / per_chunk, item = w % per_chunk;
+            attend_block(blk, int(item / blocks), item % blocks, c * kSplitChunk, (c + 1) * kSplitChunk);
+            for (int j = 0; j < blk.n; ++j) {
+                float* part = partials.data() + (c * s.n_heads + blk.rows[j].h) * stride;
+                std::copy_n(blk.acc[j], hdp, part);
+                part[hdp] = blk.st[j].m;
+                part[hdp + 1] = blk.st[j].l;
             }
-            acc[hdp] = st.m;
-            acc[hdp + 1] = st.l;
         }
-    };
-    if (pool)
-        pool->parallel_for(chunks * s.n_heads, run_chunks);
-    else
-        run_chunks(0, chunks * s.n_heads);
+    });
 
     alignas(simd::kAlign) float acc[kMaxHeadDim];
     for (int h = 0; h < s.n_heads; ++h) {
