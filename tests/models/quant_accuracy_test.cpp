@@ -163,7 +163,7 @@ TEST_CASE("int8 KV cache on kjv-llama stays with the f32 cache on held-out text"
     const auto kv8 = hf::load<hf::Llama>(kjv.dir, {.kv_cache = KvPrecision::int8});
     ThreadPool pool(2);
     const auto a = test::quantization_accuracy(f32, kv8, kjv.tokens, &pool);
-    WARN("kjv-llama int8 KV cache: relative logit error " << a.relative_error << ", top-1 agreement "
+    WARN("kjv-llama int8 KV cache, " << kjv.tokens.size() << " tokens: relative logit error " << a.relative_error << ", top-1 agreement "
                                                           << a.top1_agreement << ", perplexity " << a.perplexity
                                                           << " vs " << a.reference_perplexity << " with f32 keys");
     CHECK(a.relative_error <= 0.01);
