@@ -100,14 +100,19 @@ inline QuantFormat quant_option(const std::string& option, const std::string& va
     return *f;
 }
 
-// Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4, --kv-cache f32|int8,
-// --threads N.
+// Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4 [--lm-head FORMAT],
+// --kv-cache f32|int8, --threads N.
 inline hf::LoadOptions load_options(Args& args) {
     hf::LoadOptions o;
     const std::string dtype = args.get("dtype").value_or("f32");
     LAMINA_CHECK(dtype == "f32" || dtype == "bf16", "--dtype: \"", dtype, "\" is not f32 or bf16");
     o.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
     if (const auto q = args.get("quantize")) o.quantize = quant_option("quantize", *q);
+    if (const auto h = args.get("lm-head")) {
+        o.lm_head = parse_weight_format(*h);
+        LAMINA_CHECK(o.lm_head.has_value(), "--lm-head: \"", *h, "\" is not f32, bf16, q8 or q4");
+        LAMINA_CHECK(o.quantize.has_value(), "--lm-head ", *h, " needs --quantize q8|q4");
+    }
     const std::string kv = args.get("kv-cache").value_or("f32");
     LAMINA_CHECK(kv == "f32" || kv == "int8", "--kv-cache: \"", kv, "\" is not f32 or int8");
     o.kv_cache = kv == "int8" ? KvPrecision::int8 : KvPrecision::f32;

@@ -88,8 +88,10 @@ void bench_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const Plan
     for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = std::int32_t((i * 7919 + 13) % std::size_t(c.vocab_size));
 
     std::printf("model      %s, %s\n", std::string(P::name).c_str(), dir.path().string().c_str());
-    std::printf("weights    %s\n", std::string(weight_format_name(load.quantize ? weight_format(*load.quantize)
-                                                                               : weight_format(load.dtype))).c_str());
+    std::printf("weights    %s%s%s\n",
+                std::string(weight_format_name(load.quantize ? weight_format(*load.quantize) : weight_format(load.dtype))).c_str(),
+                load.lm_head ? ", LM head " : "", load.lm_head ? std::string(weight_format_name(*load.lm_head)).c_str() : "");
+    std::printf("kv cache   %s\n", load.kv_cache == KvPrecision::int8 ? "int8" : "f32");
     std::printf("threads    %d\n", pool.size());
     std::printf("load       %.3f s\n", load_s);
     std::fprintf(stderr, "lamina: prefill of %lld tokens\n", static_cast<long long>(plan.prompt_len));

@@ -81,7 +81,7 @@ public:
                         std::int64_t in, bool bias, Linear&) {
         std::int64_t out = 0;
         for (auto r : rows) out += r;
-        const auto q = quantization_for(weight_format(format_), path, out, in);
+        const auto q = quantization_for(WeightPolicy{weight_format(format_)}, path, out, in);
         for (std::size_t i = 0; i < parts.size(); ++i) {
             const std::string base = parts[i].empty() ? path : path + "." + parts[i];
             const std::int64_t shape[2] = {rows[i], in};

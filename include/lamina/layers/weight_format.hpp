@@ -7,12 +7,15 @@
 // Policy for q8 / q4:
 //   - Linear weights with in_features ≥ kMinQuantizedInputs and out_features ≥ kMinQuantizedOutputs: the format;
 //   - the LM head ("lm_head", tied or not): q8 also under q4 — the logits are the product most sensitive to weight
-//     error (llama.cpp keeps output.weight at 6+ bits for the same reason) and one matrix costs little;
+//     error (llama.cpp keeps output.weight at 6+ bits for the same reason) and one matrix costs little. A
+//     WeightPolicy may name another format for it (bf16 under q8 keeps a trained model's logits within 1% of f32
+//     where a q8 head does not, README) at the price of its bytes;
 //   - smaller matrices (MoE routers, Mamba's dt_proj): f32 — a negligible share of the bytes, and they make discrete
 //     choices (which experts run) that rounding should not flip;
 //   - every tensor that is not a Linear weight — norm gains, biases, embedding and position tables, convolution and
 //     SSM parameters: f32 (embeddings are gathered one row per token, so their bytes do not limit decode).
 #include "lamina/core/dtype.hpp"
+#include "lamina/core/error.hpp"
 #include "lamina/kernels/quant/formats.hpp"
 
 #include <optional>
@@ -51,13 +54,30 @@ constexpr std::optional<QuantFormat> quant_format(WeightFormat f) {
 inline constexpr std::int64_t kMinQuantizedInputs = 64;   // two blocks
 inline constexpr std::int64_t kMinQuantizedOutputs = 16;  // one kernel row group
 
-// The block format for the Linear at `path` ([out, in]) under `requested`, or nullopt to keep it unquantized.
-inline std::optional<QuantFormat> quantization_for(WeightFormat requested, const std::string& path, std::int64_t out,
-                                                   std::int64_t in) {
-    const auto q = quant_format(requested);
-    if (!q || in < kMinQuantizedInputs || out < kMinQuantizedOutputs) return std::nullopt;
-    if (path == "lm_head") return QuantFormat::q8;
-    return q;
+// What a load asks for: a format for the model's matrices and, under q8 / q4, optionally one for the LM head.
+struct WeightPolicy {
+    WeightFormat format = WeightFormat::f32;
+    std::optional<WeightFormat> lm_head{};
+
+    void validate() const {
+        LAMINA_CHECK(!lm_head || quant_format(format), "weights: an LM head format (", weight_format_name(*lm_head),
+                     ") applies under q8 or q4, not under ", weight_format_name(format));
+    }
+};
+
+// The format the Linear at `path` ([out, in]) is held in under `policy`: the policy above.
+inline WeightFormat format_for(const WeightPolicy& policy, const std::string& path, std::int64_t out, std::int64_t in) {
+    const auto q = quant_format(policy.format);
+    if (!q) return policy.format;
+    if (in < kMinQuantizedInputs || out < kMinQuantizedOutputs) return WeightFormat::f32;
+    if (path == "lm_head") return policy.lm_head.value_or(WeightFormat::q8);
+    return policy.format;
+}
+
+// The block format of that Linear, or nullopt when it is held as f32 or bf16 panels.
+inline std::optional<QuantFormat> quantization_for(const WeightPolicy& policy, const std::string& path,
+                                                   std::int64_t out, std::int64_t in) {
+    return quant_format(format_for(policy, path, out, in));
 }
 
 }  // namespace lamina

@@ -65,17 +65,23 @@ struct LinearAsStack {
 };
 
 // The WeightVisitor that fills weights from a TensorSource, packing matrices in the requested format. Under q8/q4,
-// quantization_for (layers/weight_format.hpp) decides each matrix. A quantized checkpoint loads in its own format,
+// format_for (layers/weight_format.hpp) decides each matrix. A quantized checkpoint loads in its own format,
 // whatever was requested: its matrices are taken as stored (never re-quantized), and matrices derived at load (a
 // tied head) follow the checkpoint's policy.
 template <TensorSource Source>
 class WeightLoader : public LinearAsStack<WeightLoader<Source>> {
 public:
-    WeightLoader(const Source& source, WeightFormat format) : source_(source), format_(format) {
+    WeightLoader(const Source& source, WeightPolicy policy) : source_(source), policy_(policy) {
+        policy_.validate();
         if constexpr (QuantizedTensorSource<Source>) {
-            if (const auto q = source.quantization()) format_ = weight_format(*q);
+            if (const auto q = source.quantization()) {
+                LAMINA_CHECK(!policy.lm_head, "weights: a quantized checkpoint keeps its own LM head format; an LM "
+                                              "head format applies when quantizing at load");
+                policy_ = {weight_format(*q)};
+            }
         }
     }
+    WeightLoader(const Source& source, WeightFormat format) : WeightLoader(source, WeightPolicy{format}) {}
     WeightLoader(const Source& source, DType weight_dtype) : WeightLoader(source, weight_format(weight_dtype)) {
         LAMINA_CHECK(weight_dtype != DType::f16, "WeightLoader: weights can be packed as f32 or bf16, not f16");
     }
@@ -140,14 +146,14 @@ private:
     }
 
     Linear pack(const std::string& path, TensorView<const float> w, AlignedBuffer<float> bias) const {
-        if (const auto q = quantization_for(format_, path, w.rows(), w.cols()))
-            return packed_quantized(quantize(w, *q), std::move(bias));
-        if (format_ == WeightFormat::bf16) return Linear(PackedMatrix<bf16>(w), std::move(bias));
+        const WeightFormat f = format_for(policy_, path, w.rows(), w.cols());
+        if (const auto q = quant_format(f)) return packed_quantized(quantize(w, *q), std::move(bias));
+        if (f == WeightFormat::bf16) return Linear(PackedMatrix<bf16>(w), std::move(bias));
         return Linear(PackedMatrix<float>(w), std::move(bias));
     }
 
     const Source& source_;
-    WeightFormat format_;
+    WeightPolicy policy_;
 };
 
 }  // namespace lamina

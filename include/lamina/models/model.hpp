@@ -93,9 +93,10 @@ public:
     using Weights = typename Arch::Weights;
     using State = typename Arch::State;
 
-    // weight_dtype: a DType (f32, bf16) or a WeightFormat (also q8, q4: see layers/weight_format.hpp).
+    // weight_dtype: a DType (f32, bf16), a WeightFormat (also q8, q4) or a WeightPolicy (q8 / q4 with the LM head in
+    // another format): see layers/weight_format.hpp.
     template <TensorSource Source, class Format = DType>
-        requires(std::same_as<Format, DType> || std::same_as<Format, WeightFormat>)
+        requires(std::same_as<Format, DType> || std::same_as<Format, WeightFormat> || std::same_as<Format, WeightPolicy>)
     Model(const ModelConfig& config, const Source& source, Format weight_dtype = DType::f32) : config_(config) {
         config_.validate();
         WeightLoader<Source> loader(source, weight_dtype);

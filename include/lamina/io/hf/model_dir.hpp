@@ -31,6 +31,7 @@ struct LoadOptions {
                                // max_position_embeddings; ignored by presets whose positions are learned weights
     std::optional<QuantFormat> quantize{};  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
                                             // decoder-only and encoder models
+    std::optional<WeightFormat> lm_head{};  // with quantize: the LM head's format instead of the policy's q8
     KvPrecision kv_cache = KvPrecision::f32;  // how the sessions' KV caches store keys and values
 };
 
@@ -83,10 +84,13 @@ ModelConfig model_config(const ModelDir& dir, const LoadOptions& options = {}) {
 namespace detail {
 template <Preset P, TensorSource Source>
 typename P::Model construct(const ModelConfig& c, const Source& source, const LoadOptions& options) {
-    if constexpr (std::is_constructible_v<typename P::Model, const ModelConfig&, const Source&, WeightFormat>) {
-        return typename P::Model(c, source, options.quantize ? weight_format(*options.quantize) : weight_format(options.dtype));
+    if constexpr (std::is_constructible_v<typename P::Model, const ModelConfig&, const Source&, WeightPolicy>) {
+        return typename P::Model(c, source,
+                                 WeightPolicy{options.quantize ? weight_format(*options.quantize) : weight_format(options.dtype),
+                                              options.lm_head});
     } else {
-        LAMINA_CHECK(!options.quantize, P::name, ": q8/q4 quantization is not available for encoder-decoder models");
+        LAMINA_CHECK(!options.quantize && !options.lm_head, P::name,
+                     ": q8/q4 quantization is not available for encoder-decoder models");
         return typename P::Model(c, source, options.dtype);
     }
 }
