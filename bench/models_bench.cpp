@@ -283,6 +283,7 @@ void run_memory(benchmark::State& state, LoadedModel& m) {
     // free); return them to the OS, so the peak measures inference, not the loader's garbage.
     malloc_trim(0);
     reset_peak_rss();
+    const double loaded = rss_kb("VmRSS:") * 1024;  // the model (and the process) before any session
     for (auto _ : state) {
         ThreadPool pool(2);
         auto s = m.session();
@@ -296,6 +297,8 @@ void run_memory(benchmark::State& state, LoadedModel& m) {
     state.counters["weights_MB"] = weights * 1e-6;
     state.counters["kv_MB"] = m.kv_bytes * 1e-6;
     state.counters["overhead_MB"] = (peak - weights - m.kv_bytes) * 1e-6;
+    state.counters["model_rss_MB"] = loaded * 1e-6;
+    state.counters["session_peak_MB"] = (peak - loaded) * 1e-6;
 }
 
 // ---- Registration -----------------------------------------------------------------------------------------------

@@ -93,10 +93,11 @@ struct DecoderBlock {
         }
     };
 
-    // Both caches get `capacity` entries: target positions for the self-attention, memory rows for the cross.
-    static State make_state(const ModelConfig& c, std::int64_t capacity) {
-        return State{SelfAttn::make_state(c, capacity), Cross::make_state(c, capacity)};
+    // The self-attention cache holds `capacity` target positions, the cross-attention's `memory_capacity` memory rows.
+    static State make_state(const ModelConfig& c, std::int64_t capacity, std::int64_t memory_capacity) {
+        return State{SelfAttn::make_state(c, capacity), Cross::make_state(c, memory_capacity)};
     }
+    static State make_state(const ModelConfig& c, std::int64_t capacity) { return make_state(c, capacity, capacity); }
     static void prepare(const ModelConfig& c, SharedTables& t) {
         SelfAttn::prepare(c, t);
         Cross::prepare(c, t);
@@ -191,7 +192,7 @@ struct EncoderDecoder {
 
     static State make_state(const Configs& c, std::int64_t max_source, std::int64_t max_target) {
         return State{EncoderStack::make_state(c.encoder, max_source),
-                     DecoderStack::make_state(c.decoder, std::max(max_source, max_target))};
+                     DecoderStack::make_state(c.decoder, max_target, max_source)};
     }
     static void prepare(const Weights& w, const Configs& c, SharedTables& t) {
         EncoderTables::install(w.encoder_tables, c.encoder, t);

@@ -43,10 +43,16 @@ struct LayerStack {
     };
     using State = std::tuple<std::vector<typename Blocks::State>...>;
 
-    static State make_state(const ModelConfig& c, std::int64_t capacity) {
+    static State make_state(const ModelConfig& c, std::int64_t capacity) { return make_state(c, capacity, capacity); }
+    // Blocks that also hold state sized by a memory (a decoder's cross-attention K/V: the encoder's output) get
+    // memory_capacity for it, apart from the positions' capacity.
+    static State make_state(const ModelConfig& c, std::int64_t capacity, std::int64_t memory_capacity) {
         State s;
         for_each_layer(c, [&]<std::size_t J>(int, std::size_t) {
-            std::get<J>(s).push_back(BlockAt<J>::make_state(c, capacity));
+            if constexpr (requires { BlockAt<J>::make_state(c, capacity, memory_capacity); })
+                std::get<J>(s).push_back(BlockAt<J>::make_state(c, capacity, memory_capacity));
+            else
+                std::get<J>(s).push_back(BlockAt<J>::make_state(c, capacity));
         });
         return s;
     }
