@@ -179,10 +179,10 @@ TEST_CASE("attention rejects bad shapes", "[attention][errors]") {
     Arena arena(1024);
     float buf[64] = {};
     const TestMod mod;
-    REQUIRE_THROWS_AS(attention(AttentionShape{3, 2, 8, 1, 1, 1.f}, buf, 24, KeyTiles{buf, 0}, ValueRows{buf, 0, 16},
+    REQUIRE_THROWS_AS(attention(AttentionShape{3, 2, 8, 1, 1, 1.f}, buf, 24, KeyTiles<float>{buf, 0}, ValueRows<float>{buf, 0, 16},
                                 buf, 24, mod, arena),
                       Error);
-    REQUIRE_THROWS_AS(attention(AttentionShape{1, 1, kMaxHeadDim + 1, 1, 1, 1.f}, buf, 24, KeyTiles{buf, 0},
-                                ValueRows{buf, 0, 16}, buf, 24, mod, arena),
+    REQUIRE_THROWS_AS(attention(AttentionShape{1, 1, kMaxHeadDim + 1, 1, 1, 1.f}, buf, 24, KeyTiles<float>{buf, 0},
+                                ValueRows<float>{buf, 0, 16}, buf, 24, mod, arena),
                       Error);
 }
