@@ -75,14 +75,15 @@ void BM_mamba2_scan(benchmark::State& state) {
                dt_bias = random_values(std::size_t(s.heads), 5, 0.5f), A_log = random_values(dt_bias.size(), 6, 0.5f),
                D = random_values(dt_bias.size(), 7, 1.f);
     std::vector<float> y(x.size()), h(std::size_t(HP * s.d_state), 0.f);
+    Arena arena(kernels::ssd_scan_scratch_bytes(s, T));
     time_scan(state, pool, 5.0 * double(T * HP * s.d_state), [&] {
         kernels::ssd_scan(s, {x.data(), {T, HP}}, {dt.data(), {T, s.heads}}, dt_bias, A_log, {B.data(), {T, GN}},
-                          {C.data(), {T, GN}}, D, {y.data(), {T, HP}}, {h.data(), {HP, s.d_state}}, &pool);
+                          {C.data(), {T, GN}}, D, {y.data(), {T, HP}}, {h.data(), {HP, s.d_state}}, arena, &pool);
     });
 }
 
 void scan_lengths(benchmark::internal::Benchmark* b) {
-    b->ArgsProduct({{1, 128, 1024}, {1, 2}})->ArgNames({"T", "threads"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    b->ArgsProduct({{1, 32, 128, 1024}, {1, 2}})->ArgNames({"T", "threads"})->UseManualTime()->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace

@@ -179,35 +179,44 @@ TEST_CASE("selective_scan matches the Mamba-1 recurrence on awkward sizes", "[ma
 
 TEST_CASE("ssd_scan matches the Mamba-2 recurrence on awkward sizes", "[mamba][kernels]") {
     ThreadPool pool(3);
+    // Lengths for the recurrence, the chunked form with one partial chunk, and several chunks with a partial one.
+    const std::int64_t chunked = kernels::kSsdChunkedFrom, chunks = 2 * kernels::kSsdChunk + 5;
     for (auto s : {kernels::SsdShape{1, 1, 1, 1}, kernels::SsdShape{3, 5, 1, 7}, kernels::SsdShape{4, 3, 2, W + 3},
-                   kernels::SsdShape{6, 4, 3, 2 * W}}) {
-        const std::int64_t T = 6, HP = s.heads * s.head_dim, GN = s.groups * s.d_state;
-        INFO("heads=" << s.heads << " head_dim=" << s.head_dim << " groups=" << s.groups << " d_state=" << s.d_state);
-        Strided x(T, HP, 20), dt(T, s.heads, 21, -4.f, 2.f), B(T, GN, 22), C(T, GN, 23);
-        dt.data[0] = 30.f;
-        const auto dt_bias = test::random_vector(std::size_t(s.heads), 24), A_log = test::random_vector(std::size_t(s.heads), 25);
-        const auto D = test::random_vector(std::size_t(s.heads), 26);
-        const auto init = test::random_vector(std::size_t(HP * s.d_state), 27);
-        std::vector<double> ref_state(init.begin(), init.end());
-        const auto ref = ssd_ref(s, x, dt, dt_bias, A_log, B, C, D, ref_state);
+                   kernels::SsdShape{6, 4, 3, 2 * W}, kernels::SsdShape{2, 2 * W + 5, 1, kernels::kMR + 1}})
+        for (std::int64_t T : {std::int64_t(6), chunked, chunks}) {
+            const std::int64_t HP = s.heads * s.head_dim, GN = s.groups * s.d_state;
+            INFO("heads=" << s.heads << " head_dim=" << s.head_dim << " groups=" << s.groups << " d_state=" << s.d_state
+                          << " T=" << T);
+            Strided x(T, HP, 20), dt(T, s.heads, 21, -4.f, 2.f), B(T, GN, 22), C(T, GN, 23);
+            dt.data[0] = 30.f;
+            const auto dt_bias = test::random_vector(std::size_t(s.heads), 24);
+            const auto A_log = test::random_vector(std::size_t(s.heads), 25);
+            const auto D = test::random_vector(std::size_t(s.heads), 26);
+            const auto init = test::random_vector(std::size_t(HP * s.d_state), 27);
+            std::vector<double> ref_state(init.begin(), init.end());
+            const auto ref = ssd_ref(s, x, dt, dt_bias, A_log, B, C, D, ref_state);
+            Arena arena(kernels::ssd_scan_scratch_bytes(s, T));
 
-        std::vector<std::vector<float>> outputs;
-        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-            std::vector<float> state = init;
-            Strided y(T, HP, 28);
-            const TensorView<float> sv(state.data(), {HP, s.d_state});
-            const std::int64_t split = p ? T : 4;
-            kernels::ssd_scan(s, x.view(0, split), dt.view(0, split), dt_bias, A_log, B.view(0, split), C.view(0, split),
-                              D, y.view(0, split), sv, p);
-            if (split < T)
-                kernels::ssd_scan(s, x.view(split, T - split), dt.view(split, T - split), dt_bias, A_log,
-                                  B.view(split, T - split), C.view(split, T - split), D, y.view(split, T - split), sv, p);
-            CHECK(rel_err(rows_of(y), ref) <= 1e-5);
-            CHECK(rel_err(state, ref_state) <= 1e-5);
-            outputs.push_back(rows_of(y));
+            // In one call and in two (chunked + chunked, chunked + recurrence when T is long), on 1 and 3 threads.
+            for (std::int64_t split : {T, T / 2 + 1, T - 5}) {
+                std::vector<std::vector<float>> outputs;
+                for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                    std::vector<float> state = init;
+                    Strided y(T, HP, 28);
+                    const TensorView<float> sv(state.data(), {HP, s.d_state});
+                    kernels::ssd_scan(s, x.view(0, split), dt.view(0, split), dt_bias, A_log, B.view(0, split),
+                                      C.view(0, split), D, y.view(0, split), sv, arena, p);
+                    if (split < T)
+                        kernels::ssd_scan(s, x.view(split, T - split), dt.view(split, T - split), dt_bias, A_log,
+                                          B.view(split, T - split), C.view(split, T - split), D, y.view(split, T - split),
+                                          sv, arena, p);
+                    CHECK(rel_err(rows_of(y), ref) <= 1e-5);
+                    CHECK(rel_err(state, ref_state) <= 1e-5);
+                    outputs.push_back(rows_of(y));
+                }
+                CHECK(outputs[0] == outputs[1]);
+            }
         }
-        CHECK(outputs[0] == outputs[1]);
-    }
 }
 
 TEST_CASE("SSM kernels reject inconsistent shapes", "[mamba][kernels][errors]") {
@@ -221,7 +230,7 @@ TEST_CASE("SSM kernels reject inconsistent shapes", "[mamba][kernels][errors]") 
                                               m(8, 5), arena),
                       Catch::Contains("selective_scan: C must be a [4, 5] matrix"));
     CHECK_THROWS_WITH(kernels::ssd_scan({4, 2, 3, 5}, m(4, 8), m(4, 4), v8, v8, m(4, 15), m(4, 15), v8, m(4, 8),
-                                        m(8, 5)),
+                                        m(8, 5), arena),
                       Catch::Contains("heads a multiple of groups"));
 }
 

@@ -171,7 +171,8 @@ def mamba2(seed=12):
     g = seeded(seed)
     c = dict(d_model=32, n_layers=2, vocab_size=60, max_positions=64, norm_eps=1e-5,
              ssm_state=20, ssm_conv=4, ssm_expand=2, ssm_head_dim=8, ssm_groups=2)
-    chunk = 5  # the reference's SSD chunk (HF chunk_size): 12 tokens are two chunks and a padded third
+    chunk = 5  # the reference's SSD chunk (HF chunk_size); 57 tokens are 11 chunks and a padded 12th, and in lamina
+    # two 24-token chunks and a partial third of its chunked scan
     d, V, N, K, G = c["d_model"], c["vocab_size"], c["ssm_state"], c["ssm_conv"], c["ssm_groups"]
     E = 2 * d
     H, CD = E // c["ssm_head_dim"], E + 2 * G * N
@@ -184,7 +185,7 @@ def mamba2(seed=12):
                   p + "dt_bias": dt_bias_init(H, g) + r(H),
                   p + "A_log": torch.log(torch.arange(1, H + 1, dtype=torch.float32)) + r(H, scale=0.1),
                   p + "D": 1 + r(H), p + "norm.weight": 1 + r(E), p + "out_proj.weight": r(d, E)})
-    ids = torch.randint(0, V, (12,), generator=g)
+    ids = torch.randint(0, V, (57,), generator=g)
     x = w["embed.tokens"][ids]
     for i in range(c["n_layers"]):
         x = x + mamba2_mixer(rms_norm(x, w[f"layers.{i}.mixer_norm.weight"], c["norm_eps"]), w, f"layers.{i}.mixer.",

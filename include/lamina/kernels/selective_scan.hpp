@@ -14,23 +14,26 @@
 //                   d_state] = HF's recurrent_states [heads, head_dim, d_state].
 //
 // All three handle T tokens per call; T = 1 is the O(1) decode step, and splitting a sequence into calls gives the
-// result of one call. Threads split channels (Mamba-1, conv) or state rows (Mamba-2), never time, so results do not
-// depend on the thread count.
+// result of one call (up to rounding when the Mamba-2 calls take different forms, below). Threads split channels
+// (Mamba-1, conv) or state rows / heads (Mamba-2), never time, so results do not depend on the thread count.
 //
-// Why the Mamba-2 scan is sequential and not the chunked SSD of torch_forward (decided by measurement): the chunked
-// form turns the scan into matrix products (per chunk of L tokens: C·Bᵀ masked by the decays, times Δ·X; the chunk's
-// state from Xᵀ·B; the carried-in state read through C), at 2·L·head_dim + 2·L·d_state/heads_per_group + 4·head_dim·
-// d_state FLOPs per token and head against the recurrence's 5·head_dim·d_state: 1.67× the work at HF's chunk_size
-// 256 (1.23× at L = 128) for Mamba-2-130M. The sequential scan reaches only ~15% of the FMA-peak probe there
-// (BM_mamba2_scan/T:1024: 31–38 GFLOP/s of 215–235, 1 thread), yet a chunked prototype on the library GEMM was not
-// faster at the same sizes: 0.76–0.95× the sequential speed at L = 256, 0.96–1.37× at L = 128, 0.91–1.09× at L = 64
-// (three runs on a loaded 2-core Zen 5; outputs equal to 5e-6). The gemm also takes only heap-packed operands, so the
-// chunked products would allocate inside a forward call. Benchmarks: bench/scan_bench.cpp.
+// Mamba-2 prefill (T ≥ kSsdChunkedFrom) takes the chunked form of SSD (torch_forward's chunk_size path): per chunk of
+// L tokens and head, with cum_i the running sum of Δ·A inside the chunk and S the state carried in ([head_dim,
+// d_state]),
+//   y_i   = Σ_{j≤i} exp(cum_i − cum_j)·Δ_j·(B_j·C_i)·x_j + exp(cum_i)·S·C_i + D·x_i
+//   S_out = exp(cum_L)·S + Σ_j exp(cum_L − cum_j)·Δ_j·x_j ⊗ B_j,
+// which are matrix products run on the GEMM micro-kernel, against the recurrence's state-sized vector work per
+// token. The FLOPs are about the same (2·head_dim·(2·d_state + L/2) per token and head against 5·head_dim·d_state),
+// but the products run at several times the recurrence's ~15% of the FMA peak: Mamba-2-130M sizes, 1024 tokens,
+// 3.5× (bench/scan_bench.cpp). Its exp(cum) factors reach denormal range within a chunk, so it runs with FTZ/DAZ
+// set (arch/denormals.hpp): without, it was 2.5× slower.
+#include "lamina/arch/denormals.hpp"
 #include "lamina/core/arena.hpp"
 #include "lamina/core/simd.hpp"
 #include "lamina/core/tensor.hpp"
 #include "lamina/core/thread_pool.hpp"
 #include "lamina/kernels/activation.hpp"
+#include "lamina/kernels/gemm.hpp"
 #include "lamina/kernels/vector_math.hpp"
 
 #include <algorithm>
@@ -227,17 +230,188 @@ struct SsdShape {
     std::int64_t heads = 0, head_dim = 0, groups = 1, d_state = 0;
 };
 
+// Tokens per chunk of the chunked Mamba-2 scan, a whole number of micro-kernel row blocks. Measured on the 130M sizes
+// (BM_mamba2_scan/T:1024, 1 thread, AVX-512): 24 → 9.7 ms, 48 → 10.3, 72 → 11.6, 96 → 12.5 (the sequential scan
+// 34 ms). Per token the products cost 2·head_dim·(2·d_state + L/2) FLOPs, so short chunks waste the least on the
+// causal triangle.
+inline constexpr std::int64_t kSsdChunk = 24;
+static_assert(kSsdChunk % kMR == 0);
+// Calls of at least this many tokens take the chunked form; decode steps and short verify passes the recurrence.
+// Measured crossover (same bench): T = 16 chunked 519 µs vs recurrence 420; T = 32 635 vs 841; T = 128 1.46 vs 3.7 ms.
+inline constexpr std::int64_t kSsdChunkedFrom = kSsdChunk;
+
+// Arena bytes of ssd_scan for T tokens: the chunked form's per-chunk tables (none for the recurrence).
+inline std::size_t ssd_scan_scratch_bytes(const SsdShape& s, std::int64_t T) {
+    if (T < kSsdChunkedFrom) return 0;
+    const std::int64_t chunks = (T + kSsdChunk - 1) / kSsdChunk;
+    return std::size_t(chunks * s.groups * ((s.d_state + kSsdChunk) * kSsdChunk + simd::kWidth)) * sizeof(float) +
+           simd::kAlign;
+}
+
+namespace detail {
+
+// dst[0:kMR] = f(offset) for the kMR-wide rows of a packed block, one vector at a time. Lanes past kMR spill into
+// the next row, which the caller writes afterwards (or into padding), so no masks are needed.
+template <class F>
+inline void store_block_row(float* dst, F&& f) {
+    for (int c = 0; c < kMR; c += kLanes) simd::store(dst + c, f(c));
+}
+
+// The chunked Mamba-2 scan (header comment); shapes are checked by ssd_scan.
+//
+// All operands are laid out for the GEMM micro-kernel: the chunk's L tokens in row blocks of kMR, each block's
+// rows k-major (step k, row i at [k·kMR + i]), against panels of kNR state channels. Per chunk and group, the
+// head-independent parts are packed once: C per block (k = n) and the causal couplings Gᵀ (k = j, row i:
+// B_j·C_i for j ≤ i, else 0). Threads then take whole heads, each keeping its state transposed in the panels (d_state
+// rows) across the chunks:
+//   y rows i    = [exp(cum_i)·C_i | M_i] · [Sᵀ; X],   M[i][j] = exp(cum_i − cum_j)·Δ_j·Gᵀ[j][i] (+ D if i = j)
+//   Sᵀ rows n   = exp(cum_L)·Sᵀ_n + Σ_j B_j[n] · w_j·X_j,   w_j = exp(cum_L − cum_j)·Δ_j
+// with B read in place as the k-major rows of the second product. exp(min(cum_i − cum_j, 0)) keeps the masked
+// upper triangle finite (Gᵀ is 0 there). Heads are independent, so results do not depend on the thread count.
+inline void ssd_scan_chunked(const SsdShape& s, TensorView<const float> x, TensorView<const float> dt,
+                             std::span<const float> dt_bias, std::span<const float> A_log, TensorView<const float> B,
+                             TensorView<const float> C, std::span<const float> D, TensorView<float> y,
+                             TensorView<float> state, Arena& arena, ThreadPool* pool) {
+    using simd::FloatV;
+    constexpr std::int64_t L = kSsdChunk, MR = kMR, NR = kNR, W = kLanes;
+    const std::int64_t T = x.rows(), H = s.heads, P = s.head_dim, N = s.d_state, G = s.groups;
+    const std::int64_t chunks = (T + L - 1) / L, block = (N + L) * MR, table = (N + L) * L + W;
+    ArenaScope scope(arena);
+    float* tables = arena.alloc<float>(std::size_t(chunks * G * table)).data();
+    const auto build = [&](std::int64_t b0, std::int64_t b1) {
+        for (std::int64_t b = b0; b < b1; ++b) {
+            const std::int64_t t0 = b / G * L, g = b % G, len = std::min(L, T - t0);
+            float* packed = tables + b * table;  // per row block: C rows (k = n), then Gᵀ rows (k = j)
+            std::fill_n(packed, table, 0.f);
+            for (std::int64_t i = 0; i < len; ++i) {
+                float* blk = packed + i / MR * block + i % MR;
+                const float* ci = C.row(t0 + i) + g * N;
+                for (std::int64_t n = 0; n < N; ++n) blk[n * MR] = ci[n];
+                for (std::int64_t j = 0; j <= i; ++j) {
+                    const float* bj = B.row(t0 + j) + g * N;
+                    FloatV acc(0.f);
+                    std::int64_t n = 0;
+                    for (; n + W <= N; n += W) acc = xsimd::fma(simd::load(bj + n), simd::load(ci + n), acc);
+                    float sum = xsimd::hadd(acc);
+                    for (; n < N; ++n) sum += bj[n] * ci[n];
+                    blk[(N + j) * MR] = sum;
+                }
+            }
+        }
+    };
+    if (pool)
+        pool->parallel_for(chunks * G, build);
+    else
+        build(0, chunks * G);
+
+    const std::int64_t panels = (P + NR - 1) / NR, panel = (N + L) * NR;  // a panel: Sᵀ rows, then the chunk's X rows
+    const std::int64_t blocks = (L / MR * block + W + W - 1) / W * W;  // whole vectors, so the panels stay aligned
+    const std::size_t workspace = std::size_t(blocks + panels * panel + 3 * (L + W));
+    const auto heads = [&](std::int64_t h0, std::int64_t h1) {
+        // Per thread, grown once (like the GEMM's packed rows): the first product's row blocks, the panels, and the
+        // chunk's Δ, cum and exp(cum), padded for whole-vector reads.
+        const arch::FlushDenormals ftz;
+        thread_local AlignedBuffer<float> buffer;
+        if (buffer.size() < workspace) buffer = AlignedBuffer<float>(workspace);
+        float* a = buffer.data();
+        float* z = a + blocks;
+        float* delta = z + panels * panel;
+        float* cum = delta + L + W;
+        float* growth = cum + L + W;
+        std::fill_n(delta, 3 * (L + W), 0.f);
+        const auto channel = [&](std::int64_t q, std::int64_t c) { return q * NR + c; };
+        for (std::int64_t h = h0; h < h1; ++h) {
+            const std::int64_t g = h / (H / G);
+            const float A = -std::exp(A_log[std::size_t(h)]), Dh = D[std::size_t(h)];
+            for (std::int64_t q = 0; q < panels; ++q)
+                for (std::int64_t n = 0; n < N; ++n)
+                    for (std::int64_t c = 0; c < NR; ++c)
+                        z[q * panel + n * NR + c] = channel(q, c) < P ? state(h * P + channel(q, c), n) : 0.f;
+            for (std::int64_t t0 = 0; t0 < T; t0 += L) {
+                const std::int64_t len = std::min(L, T - t0);
+                const float* packed = tables + (t0 / L * G + g) * table;
+                float run = 0.f;
+                for (std::int64_t i = 0; i < L; ++i) {  // past len: Δ = 0, cum constant
+                    delta[i] = i < len ? softplus(dt(t0 + i, h) + dt_bias[std::size_t(h)]) : 0.f;
+                    cum[i] = run += delta[i] * A;
+                    growth[i] = std::exp(cum[i]);
+                }
+                for (std::int64_t i0 = 0; i0 < len; i0 += MR) {
+                    const float* src = packed + i0 / MR * block;
+                    float* dst = a + i0 / MR * block;
+                    for (std::int64_t n = 0; n < N; ++n)
+                        store_block_row(dst + n * MR, [&](int c) {
+                            return simd::load(growth + i0 + c) * simd::load(src + n * MR + c);
+                        });
+                    for (std::int64_t j = 0; j < i0 + MR; ++j) {
+                        const FloatV cj(cum[j]), dj(delta[j]);
+                        store_block_row(dst + (N + j) * MR, [&](int c) {
+                            const FloatV decay = vmath::exp(xsimd::min(simd::load(cum + i0 + c) - cj, FloatV(0.f)));
+                            return decay * dj * simd::load(src + (N + j) * MR + c);
+                        });
+                    }
+                    for (std::int64_t j = i0; j < i0 + MR; ++j) dst[(N + j) * MR + j - i0] += Dh;
+                }
+                for (std::int64_t q = 0; q < panels; ++q)
+                    for (std::int64_t i = 0; i < L; ++i) {
+                        float* row = z + q * panel + (N + i) * NR;
+                        if (i < len && channel(q, NR) <= P) {
+                            std::copy_n(x.row(t0 + i) + h * P + q * NR, NR, row);
+                        } else {
+                            for (std::int64_t c = 0; c < NR; ++c)
+                                row[c] = i < len && channel(q, c) < P ? x(t0 + i, h * P + channel(q, c)) : 0.f;
+                        }
+                    }
+                // y, for the rows of the chunk (M is 0 right of a block's last row, so k stops there).
+                for (std::int64_t i0 = 0; i0 < len; i0 += MR) {
+                    const int m = int(std::min(MR, len - i0));
+                    for (std::int64_t q = 0; q < panels; ++q)
+                        micro_kernel_rows<float>(m, N + i0 + m, a + i0 / MR * block, MR, z + q * panel,
+                                                 y.row(t0 + i0) + h * P + q * NR, y.ld(), int(std::min(NR, P - q * NR)),
+                                                 false, false);
+                }
+                // The carried state: decay Sᵀ to the chunk's end, weight X, then add Bᵀ·X.
+                const float last = cum[len - 1];
+                const FloatV keep(growth[len - 1]);
+                for (std::int64_t q = 0; q < panels; ++q) {
+                    float* zq = z + q * panel;
+                    for (std::int64_t k = 0; k < N * NR; k += W) (keep * FloatV::load_aligned(zq + k)).store_aligned(zq + k);
+                    for (std::int64_t i = 0; i < len; ++i) {
+                        const FloatV w(std::exp(last - cum[i]) * delta[i]);
+                        for (std::int64_t c = 0; c < NR; c += W)
+                            (w * FloatV::load_aligned(zq + (N + i) * NR + c)).store_aligned(zq + (N + i) * NR + c);
+                    }
+                    for (std::int64_t n0 = 0; n0 < N; n0 += MR)
+                        micro_kernel_rows<float>(int(std::min(MR, N - n0)), len, B.row(t0) + g * N + n0, B.ld(),
+                                                 zq + N * NR, zq + n0 * NR, NR, int(NR), true, false);
+                }
+            }
+            for (std::int64_t q = 0; q < panels; ++q)
+                for (std::int64_t n = 0; n < N; ++n)
+                    for (std::int64_t c = 0; c < NR && channel(q, c) < P; ++c)
+                        state(h * P + channel(q, c), n) = z[q * panel + n * NR + c];
+        }
+    };
+    if (pool)
+        pool->parallel_for(H, heads);
+    else
+        heads(0, H);
+}
+
+}  // namespace detail
+
 // Mamba-2 scan over T tokens (see the header comment), updating `state` in place.
 //   x, y [T, heads·head_dim]; dt [T, heads] (before dt_bias and the softplus); B, C [T, groups·d_state];
 //   dt_bias, A_log, D [heads]; state [heads·head_dim, d_state]. y may be x itself; rows may be strided.
 //
-// Each state row (head h, channel p) is a d_state vector updated with one scalar decay per token, so the vector runs
-// along d_state and y is one horizontal sum per row. Within a head the loop is token-major: the head's
-// head_dim × d_state state stays in L1 while its rows share the token's decay, B and C.
+// `arena` holds ssd_scan_scratch_bytes(s, T). From kSsdChunkedFrom tokens the chunked form runs; below, the
+// recurrence: each state row (head h, channel p) is a d_state vector updated with one scalar decay per token, so
+// the vector runs along d_state and y is one horizontal sum per row. Within a head the loop is token-major: the
+// head's head_dim × d_state state stays in L1 while its rows share the token's decay, B and C.
 inline void ssd_scan(const SsdShape& s, TensorView<const float> x, TensorView<const float> dt,
                      std::span<const float> dt_bias, std::span<const float> A_log, TensorView<const float> B,
                      TensorView<const float> C, std::span<const float> D, TensorView<float> y, TensorView<float> state,
-                     ThreadPool* pool = nullptr) {
+                     Arena& arena, ThreadPool* pool = nullptr) {
     const char* op = "ssd_scan";
     LAMINA_CHECK(s.heads >= 1 && s.head_dim >= 1 && s.groups >= 1 && s.d_state >= 1 && s.heads % s.groups == 0, op,
                  ": heads (", s.heads, "), head_dim (", s.head_dim, "), groups (", s.groups, ") and d_state (",
@@ -252,6 +426,7 @@ inline void ssd_scan(const SsdShape& s, TensorView<const float> x, TensorView<co
     detail::check_vector(op, "D", D, H);
     detail::check_matrix(op, "y", y, T, H * P);
     detail::check_matrix(op, "state", state, H * P, N);
+    if (T >= kSsdChunkedFrom) return detail::ssd_scan_chunked(s, x, dt, dt_bias, A_log, B, C, D, y, state, arena, pool);
 
     constexpr std::int64_t W = detail::kLanes;
     const std::int64_t body = N - N % W;

@@ -217,7 +217,8 @@ struct Mamba2 {
         const Sizes s = sizes(c);
         return detail::matrix_bytes(T, s.d_inner + s.conv_channels + s.heads) +
                detail::matrix_bytes(T, s.conv_channels) + detail::matrix_bytes(T, s.d_inner) +
-               kernels::causal_conv1d_scratch_bytes(s.conv_channels, s.d_conv);
+               std::max(kernels::causal_conv1d_scratch_bytes(s.conv_channels, s.d_conv),
+                        kernels::ssd_scan_scratch_bytes({s.heads, s.head_dim, s.groups, s.d_state}, T));
     }
 
     static void forward(const Weights& w, const ModelConfig& c, State& state, TensorView<const float> x,
@@ -236,7 +237,7 @@ struct Mamba2 {
         kernels::ssd_scan({s.heads, s.head_dim, s.groups, s.d_state}, detail::columns(xbc, 0, E),
                           detail::columns(zxbcdt, E + CD, s.heads), w.dt_bias.span(), w.A_log.span(),
                           detail::columns(xbc, E, GN), detail::columns(xbc, E + GN, GN), w.D.span(), y,
-                          state.ssm_view(), ctx.pool);
+                          state.ssm_view(), arena, ctx.pool);
         for (std::int64_t t = 0; t < T; ++t) {
             kernels::gated_activation(Activation::silu, zxbcdt.row(t), y.row(t), y.row(t), std::size_t(E));
             kernels::rms_norm(y.row(t), y.row(t), std::size_t(E), w.norm_weight.data(), c.norm_eps);
