@@ -21,13 +21,13 @@ std::vector<float> random_values(std::int64_t n, unsigned seed) {
     return v;
 }
 
-// Args: M, K, N, threads.
-template <QuantFormat F>
+// Args: M, K, N, threads. A: the activations' precision (int16: q8's two-plane activations).
+template <QuantFormat F, QuantActivations A = QuantActivations::int8>
 void BM_gemm_quant(benchmark::State& state) {
     const auto M = state.range(0), K = state.range(1), N = state.range(2);
     const int threads = int(state.range(3));
     const auto x = random_values(M * K, 1), w = random_values(N * K, 2);
-    const QuantMatrix<F> packed(quantize(TensorView<const float>(w.data(), {N, K}), F));
+    const QuantMatrix<F> packed(quantize(TensorView<const float>(w.data(), {N, K}), F), A);
     std::vector<float> y(std::size_t(M * N));
     ThreadPool pool(threads);
     for (auto _ : state) {
@@ -59,4 +59,10 @@ void gemm_grid(benchmark::internal::Benchmark* b) {
 BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q8)->Name("BM_gemv_lamina_q8")->Apply(gemv_grid);
 BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q4)->Name("BM_gemv_lamina_q4")->Apply(gemv_grid);
 BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q8)->Name("BM_gemm_lamina_q8")->Apply(gemm_grid);
+BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q8, QuantActivations::int16)
+    ->Name("BM_gemv_lamina_q8_int16")
+    ->Apply(gemv_grid);
+BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q8, QuantActivations::int16)
+    ->Name("BM_gemm_lamina_q8_int16")
+    ->Apply(gemm_grid);
 BENCHMARK_TEMPLATE(BM_gemm_quant, QuantFormat::q4)->Name("BM_gemm_lamina_q4")->Apply(gemm_grid);

@@ -101,7 +101,7 @@ inline QuantFormat quant_option(const std::string& option, const std::string& va
 }
 
 // Options every model-running command shares: --model DIR, --dtype f32|bf16, --quantize q8|q4 [--lm-head FORMAT],
-// --kv-cache f32|int8, --threads N.
+// --activations int8|int16, --kv-cache f32|int8, --threads N.
 inline hf::LoadOptions load_options(Args& args) {
     hf::LoadOptions o;
     const std::string dtype = args.get("dtype").value_or("f32");
@@ -112,6 +112,11 @@ inline hf::LoadOptions load_options(Args& args) {
         o.lm_head = parse_weight_format(*h);
         LAMINA_CHECK(o.lm_head.has_value(), "--lm-head: \"", *h, "\" is not f32, bf16, q8 or q4");
         LAMINA_CHECK(o.quantize.has_value(), "--lm-head ", *h, " needs --quantize q8|q4");
+    }
+    if (const auto a = args.get("activations")) {
+        const auto parsed = parse_quant_activations(*a);
+        LAMINA_CHECK(parsed.has_value(), "--activations: \"", *a, "\" is not int8 or int16");
+        o.activations = *parsed;
     }
     const std::string kv = args.get("kv-cache").value_or("f32");
     LAMINA_CHECK(kv == "f32" || kv == "int8", "--kv-cache: \"", kv, "\" is not f32 or int8");

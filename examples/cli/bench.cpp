@@ -91,6 +91,8 @@ void bench_with(const hf::ModelDir& dir, const hf::LoadOptions& load, const Plan
     std::printf("weights    %s%s%s\n",
                 std::string(weight_format_name(load.quantize ? weight_format(*load.quantize) : weight_format(load.dtype))).c_str(),
                 load.lm_head ? ", LM head " : "", load.lm_head ? std::string(weight_format_name(*load.lm_head)).c_str() : "");
+    if (load.quantize)
+        std::printf("activations %s (q8 products)\n", std::string(quant_activations_name(load.activations)).c_str());
     std::printf("kv cache   %s\n", load.kv_cache == KvPrecision::int8 ? "int8" : "f32");
     std::printf("threads    %d\n", pool.size());
     std::printf("load       %.3f s\n", load_s);

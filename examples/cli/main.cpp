@@ -12,14 +12,14 @@ namespace {
 
 const Command commands[] = {
     {"info", "lamina info --model DIR", {}, run_info},
-    {"forward", "lamina forward --model DIR --ids 5,17,3 [--decoder-ids 0,4] --out out.npy [--threads N] [--dtype f32|bf16] [--quantize q8|q4 [--lm-head FORMAT]] [--kv-cache f32|int8]",
+    {"forward", "lamina forward --model DIR --ids 5,17,3 [--decoder-ids 0,4] --out out.npy [--threads N] [--dtype f32|bf16] [--quantize q8|q4 [--lm-head FORMAT]] [--activations int8|int16] [--kv-cache f32|int8]",
      {}, run_forward},
     {"generate",
      "lamina generate --model DIR (--prompt TEXT | --ids 5,17,3) [-n 64] [--temperature T] [--top-k K] [--top-p P] "
      "[--seed S] [--beam N] [--prompt-lookup N] [--draft-model DIR] [--print-ids] [--threads N] [--quantize q8|q4] "
-     "[--dtype f32|bf16] [--lm-head FORMAT] [--kv-cache f32|int8]",
+     "[--dtype f32|bf16] [--lm-head FORMAT] [--activations int8|int16] [--kv-cache f32|int8]",
      {"print-ids"}, run_generate},
-    {"bench", "lamina bench --model DIR [--prompt-len 128] [--gen 64] [--threads N] [--quantize q8|q4 [--lm-head FORMAT]] [--dtype f32|bf16] [--kv-cache f32|int8]",
+    {"bench", "lamina bench --model DIR [--prompt-len 128] [--gen 64] [--threads N] [--quantize q8|q4 [--lm-head FORMAT]] [--activations int8|int16] [--dtype f32|bf16] [--kv-cache f32|int8]",
      {}, run_bench},
     {"quantize", "lamina quantize --model DIR --type q8|q4 --out DIR2", {}, run_quantize},
 };

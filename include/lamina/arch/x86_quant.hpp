@@ -4,10 +4,13 @@
 // the scalar reference there — integer block dots, then acc = fma(float(dot), w_scale · a_scale, acc) block after
 // block — so their results are bit-identical to it. LAMINA_ARCH_QUANT_TILE says whether this TU has them.
 //
-// AVX-512 VNNI: one `vpdpbusd` per 64-byte chunk (16 rows × 4 k) with the activation's 4 bytes broadcast.
+// AVX-512 VNNI: one `vpdpbusd` per 64-byte chunk (16 rows × 4 k) and activation plane, with the activation's 4 bytes
+// broadcast; q8's optional second plane (fine) accumulates apart and combines per block as 254·coarse + fine.
 // AVX2: `vpmaddubsw` + `vpmaddwd` per 32-byte half. maddubs saturates its 16-bit pair sums, so q8 runs on signed
 // weights with the sign moved onto the activation (|w| ≤ 128, |a| ≤ 127: 2·128·127 < 2^15) and needs no offset
-// correction; q4 nibbles (≤ 15) cannot saturate.
+// correction; with a fine plane, the coarse plane's maddwd multiplies by 254 instead of 1, so both share one
+// accumulator.
+// q4 nibbles (≤ 15) cannot saturate.
 #if defined(__x86_64__) && ((defined(__AVX512VNNI__) && defined(__AVX512BW__)) || defined(__AVX2__))
 #include <immintrin.h>
 #define LAMINA_ARCH_QUANT_TILE 1
@@ -35,15 +38,19 @@ inline std::int32_t load4(const std::int8_t* p) {
     return v;
 }
 
-// MR activation rows × one 16-row group over nb blocks. Q4 selects the nibble tile; see quant_matrix.hpp.
-template <int MR, bool Q4>
-inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::int8_t* a, const float* a_scales,
-                       const std::int32_t* a_sums, std::int64_t a_blocks, float* out) {
+inline constexpr int kFineSteps = 254;  // kernels::kFineSteps, the fine plane's units per coarse step
+
+// MR activation rows × one 16-row group over nb blocks. Q4 selects the nibble tile (one activation plane); Fine, a
+// q8 product with the second plane. See quant_matrix.hpp for the tile layout.
+template <int MR, bool Q4, bool Fine>
+inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::int8_t* a, const std::int8_t* a_fine,
+                       const float* a_scales, const std::int32_t* a_sums, std::int64_t a_blocks, float* out) {
     constexpr int chunks = Q4 ? 4 : 8;
     constexpr std::int64_t tile_bytes = chunks * 64 + 64;
     constexpr int offset_shift = Q4 ? 3 : 7;  // stored value = q + 8 | q + 128
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    constexpr int S = MR <= 2 ? 2 : 1;  // independent dot chains per row: short tiles are latency-bound
+    // Independent dot chains per row: the two planes, or, for short (latency-bound) tiles, alternate chunks.
+    constexpr int S = Fine || MR <= 2 ? 2 : 1;
     __m512 acc[MR];
     for (auto& v : acc) v = _mm512_setzero_ps();
     const __m512i low4 = _mm512_set1_epi8(0x0f);
@@ -58,12 +65,17 @@ inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::in
             const __m512i lo = Q4 ? _mm512_and_si512(w, low4) : w;
 #pragma GCC unroll 8
             for (int m = 0; m < MR; ++m) {
-                const std::int8_t* am = a + (m * a_blocks + b) * 32;
-                __m512i& d = dot[c % S][m];
-                d = _mm512_dpbusd_epi32(d, lo, _mm512_set1_epi32(load4(am + 4 * c)));
-                if constexpr (Q4) {
-                    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
-                    d = _mm512_dpbusd_epi32(d, hi, _mm512_set1_epi32(load4(am + 16 + 4 * c)));
+                const std::int64_t at = (m * a_blocks + b) * 32;
+                if constexpr (Fine) {
+                    dot[0][m] = _mm512_dpbusd_epi32(dot[0][m], w, _mm512_set1_epi32(load4(a + at + 4 * c)));
+                    dot[1][m] = _mm512_dpbusd_epi32(dot[1][m], w, _mm512_set1_epi32(load4(a_fine + at + 4 * c)));
+                } else {
+                    __m512i& d = dot[c % S][m];
+                    d = _mm512_dpbusd_epi32(d, lo, _mm512_set1_epi32(load4(a + at + 4 * c)));
+                    if constexpr (Q4) {
+                        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low4);
+                        d = _mm512_dpbusd_epi32(d, hi, _mm512_set1_epi32(load4(a + at + 16 + 4 * c)));
+                    }
                 }
             }
         }
@@ -71,7 +83,10 @@ inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::in
 #pragma GCC unroll 8
         for (int m = 0; m < MR; ++m) {
             __m512i d = dot[0][m];
-            if constexpr (S == 2) d = _mm512_add_epi32(d, dot[1][m]);
+            if constexpr (Fine)
+                d = _mm512_add_epi32(_mm512_mullo_epi32(d, _mm512_set1_epi32(kFineSteps)), dot[1][m]);
+            else if constexpr (S == 2)
+                d = _mm512_add_epi32(d, dot[1][m]);
             d = _mm512_sub_epi32(d, _mm512_set1_epi32(a_sums[m * a_blocks + b] << offset_shift));
             const __m512 scale = _mm512_mul_ps(ws, _mm512_set1_ps(a_scales[m * a_blocks + b]));
             acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[m]);
@@ -82,6 +97,7 @@ inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::in
     __m256 acc[MR][2];
     for (auto& r : acc) r[0] = r[1] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(char(0x80));
+    const __m256i coarse = _mm256_set1_epi16(kFineSteps);
     for (std::int64_t b = 0; b < nb; ++b) {
         const std::uint8_t* t = group + b * tile_bytes;
         __m256i dot[MR][2];
@@ -90,17 +106,23 @@ inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::in
             for (int h = 0; h < 2; ++h) {
                 const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(t + 64 * c + 32 * h));
                 for (int m = 0; m < MR; ++m) {
-                    const std::int8_t* am = a + (m * a_blocks + b) * 32;
-                    const __m256i x = _mm256_set1_epi32(load4(am + 4 * c));
+                    const std::int64_t at = (m * a_blocks + b) * 32;
+                    const __m256i x = _mm256_set1_epi32(load4(a + at + 4 * c));
                     __m256i p;
                     if constexpr (Q4) {
                         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low4);
-                        const __m256i xh = _mm256_set1_epi32(load4(am + 16 + 4 * c));
+                        const __m256i xh = _mm256_set1_epi32(load4(a + at + 16 + 4 * c));
                         p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_and_si256(w, low4), x), ones),
                                              _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), ones));
                     } else {
                         const __m256i ws = _mm256_xor_si256(w, flip);  // back to two's complement q
-                        p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(ws), _mm256_sign_epi8(x, ws)), ones);
+                        const __m256i aw = _mm256_abs_epi8(ws);
+                        p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, ws)), Fine ? coarse : ones);
+                        if constexpr (Fine) {
+                            const __m256i xf = _mm256_set1_epi32(load4(a_fine + at + 4 * c));
+                            p = _mm256_add_epi32(p, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xf, ws)),
+                                                                      ones));
+                        }
                     }
                     dot[m][h] = _mm256_add_epi32(dot[m][h], p);
                 }
@@ -123,24 +145,29 @@ inline void quant_tile(const std::uint8_t* group, std::int64_t nb, const std::in
 #endif
 }
 
-template <bool Q4, int MR = kQuantTileMaxRows>
+template <bool Q4, bool Fine, int MR = kQuantTileMaxRows>
 inline void quant_tile_rows(int mr, const std::uint8_t* group, std::int64_t nb, const std::int8_t* a,
-                            const float* a_scales, const std::int32_t* a_sums, std::int64_t a_blocks, float* out) {
+                            const std::int8_t* a_fine, const float* a_scales, const std::int32_t* a_sums,
+                            std::int64_t a_blocks, float* out) {
     if constexpr (MR > 1) {
-        if (mr < MR) return quant_tile_rows<Q4, MR - 1>(mr, group, nb, a, a_scales, a_sums, a_blocks, out);
+        if (mr < MR) return quant_tile_rows<Q4, Fine, MR - 1>(mr, group, nb, a, a_fine, a_scales, a_sums, a_blocks, out);
     }
-    quant_tile<MR, Q4>(group, nb, a, a_scales, a_sums, a_blocks, out);
+    quant_tile<MR, Q4, Fine>(group, nb, a, a_fine, a_scales, a_sums, a_blocks, out);
 }
 
 }  // namespace detail
 
 inline void quant_tile_q8(int mr, const std::uint8_t* group, std::int64_t nb, const std::int8_t* a,
-                          const float* a_scales, const std::int32_t* a_sums, std::int64_t a_blocks, float* out) {
-    detail::quant_tile_rows<false>(mr, group, nb, a, a_scales, a_sums, a_blocks, out);
+                          const std::int8_t* a_fine, const float* a_scales, const std::int32_t* a_sums,
+                          std::int64_t a_blocks, float* out) {
+    if (a_fine)
+        detail::quant_tile_rows<false, true>(mr, group, nb, a, a_fine, a_scales, a_sums, a_blocks, out);
+    else
+        detail::quant_tile_rows<false, false>(mr, group, nb, a, nullptr, a_scales, a_sums, a_blocks, out);
 }
 inline void quant_tile_q4(int mr, const std::uint8_t* group, std::int64_t nb, const std::int8_t* a,
                           const float* a_scales, const std::int32_t* a_sums, std::int64_t a_blocks, float* out) {
-    detail::quant_tile_rows<true>(mr, group, nb, a, a_scales, a_sums, a_blocks, out);
+    detail::quant_tile_rows<true, false>(mr, group, nb, a, nullptr, a_scales, a_sums, a_blocks, out);
 }
 
 }  // namespace lamina::arch

@@ -10,6 +10,8 @@
 //     error (llama.cpp keeps output.weight at 6+ bits for the same reason) and one matrix costs little. A
 //     WeightPolicy may name another format for it (bf16 under q8 keeps a trained model's logits within 1% of f32
 //     where a q8 head does not, README) at the price of its bytes;
+//   - the activations of q8 products: int8 blocks unless the policy asks for int16 (two planes: q8 logits move about
+//     as much as the weights' own rounding, for slower prefill; kernels/quant/quant_gemm.hpp);
 //   - smaller matrices (MoE routers, Mamba's dt_proj): f32 — a negligible share of the bytes, and they make discrete
 //     choices (which experts run) that rounding should not flip;
 //   - every tensor that is not a Linear weight — norm gains, biases, embedding and position tables, convolution and
@@ -54,14 +56,19 @@ constexpr std::optional<QuantFormat> quant_format(WeightFormat f) {
 inline constexpr std::int64_t kMinQuantizedInputs = 64;   // two blocks
 inline constexpr std::int64_t kMinQuantizedOutputs = 16;  // one kernel row group
 
-// What a load asks for: a format for the model's matrices and, under q8 / q4, optionally one for the LM head.
+// What a load asks for: a format for the model's matrices and, under q8 / q4, optionally one for the LM head and
+// the precision of the activations that meet q8 weights (the LM head's, under q4).
 struct WeightPolicy {
     WeightFormat format = WeightFormat::f32;
     std::optional<WeightFormat> lm_head{};
+    QuantActivations activations = QuantActivations::int8;
 
     void validate() const {
         LAMINA_CHECK(!lm_head || quant_format(format), "weights: an LM head format (", weight_format_name(*lm_head),
                      ") applies under q8 or q4, not under ", weight_format_name(format));
+        LAMINA_CHECK(activations == QuantActivations::int8 || quant_format(format), "weights: ",
+                     quant_activations_name(activations), " activations apply under q8 or q4, not under ",
+                     weight_format_name(format));
     }
 };
 

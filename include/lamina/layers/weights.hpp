@@ -72,14 +72,14 @@ template <TensorSource Source>
 class WeightLoader : public LinearAsStack<WeightLoader<Source>> {
 public:
     WeightLoader(const Source& source, WeightPolicy policy) : source_(source), policy_(policy) {
-        policy_.validate();
         if constexpr (QuantizedTensorSource<Source>) {
             if (const auto q = source.quantization()) {
                 LAMINA_CHECK(!policy.lm_head, "weights: a quantized checkpoint keeps its own LM head format; an LM "
                                               "head format applies when quantizing at load");
-                policy_ = {weight_format(*q)};
+                policy_ = {weight_format(*q), std::nullopt, policy.activations};
             }
         }
+        policy_.validate();
     }
     WeightLoader(const Source& source, WeightFormat format) : WeightLoader(source, WeightPolicy{format}) {}
     WeightLoader(const Source& source, DType weight_dtype) : WeightLoader(source, weight_format(weight_dtype)) {
@@ -140,8 +140,9 @@ private:
             return std::nullopt;
     }
 
-    static Linear packed_quantized(const QuantBlocks& q, AlignedBuffer<float> bias) {
-        if (q.format == QuantFormat::q8) return Linear(QuantMatrix<QuantFormat::q8>(q), std::move(bias));
+    Linear packed_quantized(const QuantBlocks& q, AlignedBuffer<float> bias) const {
+        if (q.format == QuantFormat::q8)
+            return Linear(QuantMatrix<QuantFormat::q8>(q, policy_.activations), std::move(bias));
         return Linear(QuantMatrix<QuantFormat::q4>(q), std::move(bias));
     }
 

@@ -32,6 +32,8 @@ struct LoadOptions {
     std::optional<QuantFormat> quantize{};  // q8 / q4 blocks for the Linear weights (layers/weight_format.hpp policy);
                                             // decoder-only and encoder models
     std::optional<WeightFormat> lm_head{};  // with quantize: the LM head's format instead of the policy's q8
+    QuantActivations activations = QuantActivations::int8;  // q8 weights (at load or from a quantized checkpoint):
+                                                            // int16 = two-plane activations, closer to f32
     KvPrecision kv_cache = KvPrecision::f32;  // how the sessions' KV caches store keys and values
 };
 
@@ -87,9 +89,9 @@ typename P::Model construct(const ModelConfig& c, const Source& source, const Lo
     if constexpr (std::is_constructible_v<typename P::Model, const ModelConfig&, const Source&, WeightPolicy>) {
         return typename P::Model(c, source,
                                  WeightPolicy{options.quantize ? weight_format(*options.quantize) : weight_format(options.dtype),
-                                              options.lm_head});
+                                              options.lm_head, options.activations});
     } else {
-        LAMINA_CHECK(!options.quantize && !options.lm_head, P::name,
+        LAMINA_CHECK(!options.quantize && !options.lm_head && options.activations == QuantActivations::int8, P::name,
                      ": q8/q4 quantization is not available for encoder-decoder models");
         return typename P::Model(c, source, options.dtype);
     }

@@ -36,6 +36,21 @@ inline std::optional<QuantFormat> parse_quant_format(std::string_view s) {
     return std::nullopt;
 }
 
+// How activations meet q8 weights in the integer kernels (kernels/quant/quant_gemm.hpp): one int8 plane per block of
+// 32 (llama.cpp's Q8_0 × Q8_0; the fastest), or two int8 planes, coarse and residual, that together carry int16-like
+// precision for twice the integer work. q4 weights always take one plane.
+enum class QuantActivations : std::uint8_t { int8, int16 };
+
+constexpr std::string_view quant_activations_name(QuantActivations a) {
+    return a == QuantActivations::int8 ? "int8" : "int16";
+}
+
+inline std::optional<QuantActivations> parse_quant_activations(std::string_view s) {
+    if (s == "int8") return QuantActivations::int8;
+    if (s == "int16") return QuantActivations::int16;
+    return std::nullopt;
+}
+
 // Bytes of quantized values in one block (scales are stored apart).
 constexpr int quant_block_bytes(QuantFormat f) { return f == QuantFormat::q8 ? kQuantBlock : kQuantBlock / 2; }
 // The unsigned encoding the kernels multiply: stored value = q + offset (q8 as 0..255, q4 nibbles as 0..15).

@@ -40,9 +40,14 @@ public:
     static constexpr std::int64_t tile_bytes = kernels::kQuantTileBytes<F>;
 
     QuantMatrix() = default;
-    explicit QuantMatrix(const QuantBlocks& q) : n_(q.rows), k_(q.cols) {
+    // `activations`: how the kernels quantize the activations this matrix multiplies (int16 for q8 only).
+    explicit QuantMatrix(const QuantBlocks& q, QuantActivations activations = QuantActivations::int8)
+        : n_(q.rows), k_(q.cols), activations_(activations) {
         LAMINA_CHECK(q.format == F, "QuantMatrix<", quant_format_name(F), ">: got ", quant_format_name(q.format),
                      " blocks");
+        LAMINA_CHECK(F == QuantFormat::q8 || activations == QuantActivations::int8, "QuantMatrix<",
+                     quant_format_name(F), ">: ", quant_activations_name(activations),
+                     " activations apply to q8 weights only");
         q.validate("QuantMatrix");
         const std::int64_t nb = blocks();
         data_ = AlignedBuffer<std::uint8_t>(std::size_t(groups() * nb * tile_bytes));
@@ -68,6 +73,7 @@ public:
     std::int64_t groups() const { return (n_ + R - 1) / R; }
     const std::uint8_t* group(std::int64_t g) const { return data_.data() + g * blocks() * tile_bytes; }
     std::size_t bytes() const { return data_.size(); }  // what one product streams
+    QuantActivations activations() const { return activations_; }
 
 private:
     // Byte j of row r's 4-byte lane in chunk c, from the row's canonical block (null: a padding row, q = 0).
@@ -82,6 +88,7 @@ private:
     }
 
     std::int64_t n_ = 0, k_ = 0;
+    QuantActivations activations_ = QuantActivations::int8;
     AlignedBuffer<std::uint8_t> data_;
 };
 
