@@ -139,7 +139,9 @@ TEST_CASE("causal_conv1d matches the definition across calls, strides and thread
 
 TEST_CASE("selective_scan matches the Mamba-1 recurrence on awkward sizes", "[mamba][kernels]") {
     ThreadPool pool(3);
-    for (auto [E, N, T] : {std::array<std::int64_t, 3>{1, 1, 1}, {5, 3, 4}, {W + 1, 16, 9}, {2 * W + 5, 19, 7}}) {
+    // T = 150: several of the kernel's 64-token tiles, the last one partial.
+    for (auto [E, N, T] : {std::array<std::int64_t, 3>{1, 1, 1}, {5, 3, 4}, {W + 1, 16, 9}, {2 * W + 5, 19, 7},
+                           {3 * W + 2, 5, 150}}) {
         INFO("E=" << E << " N=" << N << " T=" << T);
         Strided u(T, E, 10), delta(T, E, 11, -4.f, 3.f), B(T, N, 12), C(T, N, 13), z(T, E, 14, -3.f, 3.f);
         delta.data[0] = 25.f;  // above softplus's threshold of 20
