@@ -25,7 +25,7 @@ struct Activations {
     }
     float dequantized(std::int64_t m, std::int64_t k) const {
         const auto b = std::size_t(m * rows.blocks + k / 32), at = b * 32 + std::size_t(k % 32);
-        const int units = fine.empty() ? values[at] : kernels::kFineSteps * values[at] + fine[at];
+        const int units = fine.empty() ? values[at] : kFineSteps * values[at] + fine[at];
         return scales[b] * float(units);
     }
 };

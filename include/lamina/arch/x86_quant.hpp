@@ -17,6 +17,8 @@
 #else
 #define LAMINA_ARCH_QUANT_TILE 0
 #endif
+#include "lamina/kernels/quant/formats.hpp"  // kFineSteps
+
 #include <cstdint>
 #include <cstring>
 
@@ -37,8 +39,6 @@ inline std::int32_t load4(const std::int8_t* p) {
     std::memcpy(&v, p, 4);
     return v;
 }
-
-inline constexpr int kFineSteps = 254;  // kernels::kFineSteps, the fine plane's units per coarse step
 
 // MR activation rows × one 16-row group over nb blocks. Q4 selects the nibble tile (one activation plane); Fine, a
 // q8 product with the second plane. See quant_matrix.hpp for the tile layout.

@@ -150,4 +150,14 @@ private:
     void* job_ctx_ = nullptr;
 };
 
+// pool->parallel_for(count, fn), or fn(0, count) on the calling thread when there is no pool: how every kernel that
+// takes an optional pool splits its work.
+template <class F>
+void parallel_for(ThreadPool* pool, std::int64_t count, F&& fn) {
+    if (pool)
+        pool->parallel_for(count, fn);
+    else
+        fn(std::int64_t(0), count);
+}
+
 }  // namespace lamina

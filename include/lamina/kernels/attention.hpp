@@ -306,18 +306,11 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
         for (; j + 2 <= blk.n; j += 2) run(std::integral_constant<int, 2>{}, j);
         if (j < blk.n) run(std::integral_constant<int, 1>{}, j);
     };
-    auto parallel = [&](std::int64_t items, const auto& fn) {
-        if (pool)
-            pool->parallel_for(items, fn);
-        else
-            fn(0, items);
-    };
-
     // A decode step over a long cache splits the keys into fixed chunks (not per thread, so the rounding — and the
     // result — is the same for every thread count).
     const std::int64_t chunks = (s.n_keys + kSplitChunk - 1) / kSplitChunk;
     if (s.n_queries != 1 || chunks < 2) {
-        parallel(s.n_kv_heads * blocks, [&](std::int64_t w0, std::int64_t w1) {
+        parallel_for(pool, s.n_kv_heads * blocks, [&](std::int64_t w0, std::int64_t w1) {
             Block blk;
             for (std::int64_t w = w0; w < w1; ++w) {
                 attend_block(blk, int(w / blocks), w % blocks, 0, s.n_keys);
@@ -333,7 +326,7 @@ void attention(const AttentionShape& s, const float* q, std::int64_t ldq, KeyTil
     const std::int64_t stride = hdp + 2;  // acc, then m, then l
     auto partials = scratch.alloc<float>(std::size_t(chunks * s.n_heads * stride));
     const std::int64_t per_chunk = s.n_kv_heads * blocks;
-    parallel(chunks * per_chunk, [&](std::int64_t w0, std::int64_t w1) {
+    parallel_for(pool, chunks * per_chunk, [&](std::int64_t w0, std::int64_t w1) {
         Block blk;
         for (std::int64_t w = w0; w < w1; ++w) {
             const std::int64_t c = w / per_chunk, item = w % per_chunk;

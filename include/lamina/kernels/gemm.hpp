@@ -218,12 +218,7 @@ void gemm(TensorView<const float> x, const PackedMatrix<WT>& w, TensorView<float
                  "gemm: an accumulating epilogue cannot apply an activation (", activation_name(ep.activation), ")");
     if (M == 0) return;
     const std::int64_t panels = w.panels();
-    auto for_panels = [&](auto&& fn) {
-        if (pool)
-            pool->parallel_for(panels, fn);
-        else
-            fn(std::int64_t(0), panels);
-    };
+    auto for_panels = [&](auto&& fn) { parallel_for(pool, panels, fn); };
     if (M <= kStreamRows) {
         // One row is its own transpose: a decode step reads x in place and needs no scratch. The scratch is sized
         // for kStreamRows whatever M is, so verify passes of varying length allocate once, not whenever M grows.
@@ -246,10 +241,7 @@ void gemm(TensorView<const float> x, const PackedMatrix<WT>& w, TensorView<float
 
     const std::int64_t row_panels = (M + kMR - 1) / kMR;
     float* a = detail::packed_rows_scratch(std::size_t(row_panels * K * kMR));
-    if (pool)
-        pool->parallel_for(row_panels, [&](std::int64_t p0, std::int64_t p1) { detail::pack_rows(x, a, p0, p1); });
-    else
-        detail::pack_rows(x, a, 0, row_panels);
+    parallel_for(pool, row_panels, [&](std::int64_t p0, std::int64_t p1) { detail::pack_rows(x, a, p0, p1); });
 
     for_panels([&](std::int64_t q0, std::int64_t q1) {
         for (std::int64_t jc = q0; jc < q1; jc += kNC / kNR) {

@@ -87,10 +87,7 @@ inline void for_channel_blocks(std::int64_t channels, ThreadPool* pool, Fn&& fn)
                 fn.template operator()<false>(b, c0, lanes);
         }
     };
-    if (pool)
-        pool->parallel_for(channel_blocks(channels), run);
-    else
-        run(0, channel_blocks(channels));
+    parallel_for(pool, channel_blocks(channels), run);
 }
 
 // PyTorch's softplus (beta 1, threshold 20): x above 20, log(1 + e^x) below.
@@ -309,10 +306,7 @@ inline void ssd_scan_chunked(const SsdShape& s, TensorView<const float> x, Tenso
             }
         }
     };
-    if (pool)
-        pool->parallel_for(chunks * G, build);
-    else
-        build(0, chunks * G);
+    parallel_for(pool, chunks * G, build);
 
     const std::int64_t panels = (P + NR - 1) / NR, panel = (N + L) * NR;  // a panel: Sᵀ rows, then the chunk's X rows
     const std::int64_t blocks = (L / MR * block + W + W - 1) / W * W;  // whole vectors, so the panels stay aligned
@@ -402,10 +396,7 @@ inline void ssd_scan_chunked(const SsdShape& s, TensorView<const float> x, Tenso
                         state(h * P + channel(q, c), n) = z[q * panel + n * NR + c];
         }
     };
-    if (pool)
-        pool->parallel_for(H, heads);
-    else
-        heads(0, H);
+    parallel_for(pool, H, heads);
 }
 
 }  // namespace detail
@@ -472,10 +463,7 @@ inline void ssd_scan(const SsdShape& s, TensorView<const float> x, TensorView<co
             r0 = r_end;
         }
     };
-    if (pool)
-        pool->parallel_for(H * P, rows);
-    else
-        rows(0, H * P);
+    parallel_for(pool, H * P, rows);
 }
 
 }  // namespace lamina::kernels

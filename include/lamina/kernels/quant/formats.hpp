@@ -45,6 +45,10 @@ constexpr std::string_view quant_activations_name(QuantActivations a) {
     return a == QuantActivations::int8 ? "int8" : "int16";
 }
 
+// Units of the second (fine) plane per coarse int8 step: the residual of rounding to the coarse step lies in ±1/2
+// step, so it quantizes to ±127 fine units.
+inline constexpr int kFineSteps = 254;
+
 inline std::optional<QuantActivations> parse_quant_activations(std::string_view s) {
     if (s == "int8") return QuantActivations::int8;
     if (s == "int16") return QuantActivations::int16;

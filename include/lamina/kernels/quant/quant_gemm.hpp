@@ -44,10 +44,6 @@ struct QuantizedRows {
     std::int8_t* fine = nullptr;
 };
 
-// Units of the fine plane per coarse step: the residual of rounding to the coarse step lies in ±1/2 step, so it
-// quantizes to ±127 fine units.
-inline constexpr int kFineSteps = 254;
-
 // Whether products with w take two-plane activations.
 template <QuantFormat F>
 bool fine_activations(const QuantMatrix<F>& w) {
@@ -219,10 +215,7 @@ void gemm(TensorView<const float> x, const QuantMatrix<F>& w, TensorView<float> 
             }
         }
     };
-    if (pool)
-        pool->parallel_for(w.groups(), groups);
-    else
-        groups(0, w.groups());
+    parallel_for(pool, w.groups(), groups);
 }
 
 // The decode-step product y[N] = act(W·x + bias) (+ y) for one token.
